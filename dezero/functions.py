@@ -33,3 +33,9 @@ __all__ = [
     # linear algebra
     "MatMul", "matmul",
 ]
+
+# --- losses and normalisation (dezero/_ops/loss.py, dezero/_ops/norm.py) --------------
+# (appended below by their owner, with `__all__ += [...]`)
+
+# --- convolution and pooling (dezero/functions_conv.py) -------------------------------
+# (appended below by their owner, with `__all__ += [...]`)
