@@ -52,34 +52,72 @@ def reshape_sum_backward(gy, x_shape, axis, keepdims):
     return gy.reshape(shape)
 
 
-def logsumexp(x, axis=1):
-    """``log(sum(exp(x), axis, keepdims=True))``, max-shifted."""
+def inplace(ufunc, a):
+    """``ufunc(a)``, written into ``a`` when it is an array.
+
+    NumPy arithmetic on 0-d arrays returns scalars, which cannot take ``out=``.
+    """
+    if isinstance(a, np.generic):
+        return ufunc(a)
+    return ufunc(a, out=a)
+
+
+def _shift(x, axis):
+    """The max of ``x`` over ``axis`` (kept dims, floating, finite) to subtract before exp."""
     xp = cuda.get_array_module(x)
     m = x.max(axis=axis, keepdims=True)
-    y = x - m
-    xp.exp(y, out=y)
-    s = y.sum(axis=axis, keepdims=True)
-    xp.log(s, out=s)
+    if x.dtype.kind != "f":
+        m = m.astype(np.float64)
+    # A row that is all -inf (or holds +inf) would give inf - inf = nan below. Always
+    # applied (on the small reduced array) so that CuPy needs no device-to-host sync.
+    return xp.where(xp.isfinite(m), m, 0).astype(m.dtype, copy=False)
+
+
+def logsumexp(x, axis=1):
+    """``log(sum(exp(x), axis, keepdims=True))``, max-shifted so it never overflows."""
+    xp = cuda.get_array_module(x)
+    m = _shift(x, axis)
+    y = inplace(xp.exp, x - m)
+    s = inplace(xp.log, y.sum(axis=axis, keepdims=True))
     m += s
     return m
 
 
-def max_backward_shape(x, axis):
-    """``x.shape`` with the reduced axes set to 1."""
+def log_softmax(x, axis=1):
+    """``x - logsumexp(x, axis)``, written as ``(x - max) - log(sum(exp(x - max)))``.
+
+    Subtracting in this order keeps float32 exact where ``x - max`` is: at logits of
+    1000, ``max + log(sum)`` would round to the float32 spacing there (6e-5).
+    """
+    xp = cuda.get_array_module(x)
+    y = x - _shift(x, axis)
+    s = inplace(xp.exp, y.copy()).sum(axis=axis, keepdims=True)
+    y -= inplace(xp.log, s)
+    return y
+
+
+def kept_shape(x_shape, axis):
+    """``x_shape`` with the reduced axes (int, tuple, negative or None) set to 1."""
+    ndim = len(x_shape)
     if axis is None:
-        axis = range(x.ndim)
-    elif isinstance(axis, int):
+        return (1,) * ndim
+    if not isinstance(axis, tuple):
         axis = (axis,)
-    axis = [a % x.ndim for a in axis]
-    return [s if ax not in axis else 1 for ax, s in enumerate(x.shape)]
+    axes = [a % ndim for a in axis] if ndim else []
+    return tuple(1 if i in axes else s for i, s in enumerate(x_shape))
+
+
+def max_backward_shape(x, axis):
+    """``x.shape`` with the reduced axes set to 1, as a list (the book's helper)."""
+    return list(kept_shape(x.shape, axis))
 
 
 def scatter_add(target, index, values):
     """``target[index] += values`` with repeated indices accumulating (NumPy or CuPy)."""
     xp = cuda.get_array_module(target)
-    if xp is np:
-        np.add.at(target, index, values)
-    else:
+    if xp is np or hasattr(xp.add, "at"):
+        xp.add.at(target, index, values)
+    else:  # CuPy before ufunc.at
         import cupyx
 
         cupyx.scatter_add(target, index, values)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import operator
 import sys
 import threading
 import weakref
@@ -66,6 +67,9 @@ def test_mode():
     return using_config("train", False)
 
 
+test_mode.__test__ = False  # pytest must not collect it when a test module imports it
+
+
 # =============================================================================
 # Variable / Parameter
 # =============================================================================
@@ -77,13 +81,23 @@ def _check_data_type(data):
 
 
 class Variable:
-    """A node of the graph: an ndarray (NumPy or CuPy) with its gradient and creator."""
+    """A node of the graph: an ndarray (NumPy or CuPy) with its gradient and creator.
 
-    __slots__ = ("data", "name", "grad", "creator", "generation", "__weakref__", "__dict__")
+    Parameters
+    ----------
+    data : ndarray or None
+        A NumPy or CuPy array. Python numbers, lists and NumPy scalars raise TypeError.
+    name : str, optional
+        Shown by ``dezero.utils.get_dot_graph``.
+    """
+
+    # NOTE: slots keep a graph node small (a 1,000,000-deep chain holds a million of them);
+    # there is no per-instance __dict__, so only these attributes can be set.
+    __slots__ = ("data", "name", "grad", "creator", "generation", "__weakref__")
     __array_priority__ = 200
 
     def __init__(self, data, name: str | None = None):
-        if data is not None and type(data) is not np.ndarray:
+        if data is not None and data.__class__ is not np.ndarray:
             _check_data_type(data)
         self.data = data
         self.name = name
@@ -136,14 +150,15 @@ class Variable:
         if self.creator is None:
             return
         stack = [self.creator]
-        seen = {id(self.creator)}
+        seen = {self.creator}
         while stack:
             f = stack.pop()
             for x in f.inputs:
-                if x.creator is not None:
-                    if id(x.creator) not in seen:
-                        seen.add(id(x.creator))
-                        stack.append(x.creator)
+                creator = x.creator
+                if creator is not None:
+                    if creator not in seen:
+                        seen.add(creator)
+                        stack.append(creator)
                     x.unchain()
 
     # -- shape helpers (the functions live in dezero.functions) --------------
@@ -193,6 +208,19 @@ class Variable:
 
         The graph is walked highest generation first with a priority queue, so each
         function runs once, after all of its outputs' gradients are complete.
+
+        Parameters
+        ----------
+        retain_grad : bool
+            Keep this pass's gradient in the ``grad`` of every non-leaf variable.
+        create_graph : bool
+            Record the backward computation, so the gradients can be differentiated again.
+
+        Raises
+        ------
+        ValueError
+            When the seed (a user-set ``grad``) or a gradient returned by a function's
+            ``backward`` does not have its variable's shape.
         """
         seed = self._prepare_seed()
         if self.creator is None:
@@ -231,6 +259,28 @@ def _F():
     return sys.modules["dezero.functions"]
 
 
+# Hot-path helpers: a Variable built without running __init__ (its data is known to be an
+# array), and C-level attribute getters.
+_new_object = object.__new__
+_data_of = operator.attrgetter("data")
+_generation_of = operator.attrgetter("generation")
+_modules = sys.modules
+_ref = weakref.ref
+_asarray = np.asarray
+_np_generic = np.generic
+
+
+def _wrap(data):
+    """``Variable(data)`` for an ndarray (no checks)."""
+    v = _new_object(Variable)
+    v.data = data
+    v.name = None
+    v.grad = None
+    v.creator = None
+    v.generation = 0
+    return v
+
+
 # =============================================================================
 # Function
 # =============================================================================
@@ -248,6 +298,15 @@ def as_variable(obj):
     if isinstance(obj, Variable):
         return obj
     return Variable(obj)
+
+
+def _output_array(y):
+    """A forward result as an array: NumPy scalars become 0-d arrays; others are checked."""
+    if isinstance(y, np.generic):
+        return np.asarray(y)
+    y = as_array(y)
+    _check_data_type(y)
+    return y
 
 
 def _describe_arrays(arrays):
@@ -299,26 +358,66 @@ class Function:
     generation = 0
 
     def __call__(self, *inputs):
-        inputs = [x if isinstance(x, Variable) else Variable(x) for x in inputs]
-        xs = [x.data for x in inputs]
-        if "cupy" in sys.modules and len(xs) > 1:
-            _check_same_device(self, xs)
+        for x in inputs:
+            if x.__class__ is not Variable and not isinstance(x, Variable):
+                inputs = tuple([as_variable(x) for x in inputs])
+                break
+        n = len(inputs)
+        # One or two inputs and one output are the common case, written out: this code is
+        # the per-op overhead of the whole framework.
         try:
-            ys = self.forward(*xs)
+            if n == 1:
+                y = self.forward(inputs[0].data)
+            elif n == 2:
+                if "cupy" in _modules:
+                    _check_same_device(self, [inputs[0].data, inputs[1].data])
+                y = self.forward(inputs[0].data, inputs[1].data)
+            else:
+                xs = list(map(_data_of, inputs))
+                if "cupy" in _modules:
+                    _check_same_device(self, xs)
+                y = self.forward(*xs)
         except Exception as exc:
-            _add_context(exc, self, "forward", xs)
-        if type(ys) is not tuple:
-            ys = (ys,)
-        outputs = [Variable(y if type(y) is np.ndarray else as_array(y)) for y in ys]
+            _add_context(exc, self, "forward", [x.data for x in inputs])
+        if y.__class__ is not np.ndarray:
+            if y.__class__ is tuple:
+                return self._record_many(inputs, y)
+            y = _asarray(y) if isinstance(y, _np_generic) else _output_array(y)
+        out = _new_object(Variable)
+        out.data = y
+        out.name = None
+        out.grad = None
         if _state.enable_backprop:
-            self.generation = gen = max([x.generation for x in inputs]) if inputs else 0
+            if n == 1:
+                gen = inputs[0].generation
+            elif n == 2:
+                gen = inputs[0].generation
+                g1 = inputs[1].generation
+                if g1 > gen:
+                    gen = g1
+            else:
+                gen = max(map(_generation_of, inputs)) if inputs else 0
+            self.generation = gen
+            out.creator = self
+            out.generation = gen + 1
+            self.inputs = list(inputs)
+            self.outputs = [_ref(out)]
+        else:
+            out.creator = None
+            out.generation = 0
+        return out
+
+    def _record_many(self, inputs, ys):
+        outputs = [_wrap(y if y.__class__ is np.ndarray else _output_array(y)) for y in ys]
+        if _state.enable_backprop:
+            self.generation = gen = max(map(_generation_of, inputs)) if inputs else 0
             for output in outputs:
                 output.creator = self
                 output.generation = gen + 1
-            self.inputs = inputs
-            self.outputs = [weakref.ref(output) for output in outputs]
+            self.inputs = list(inputs)
+            self.outputs = [_ref(output) for output in outputs]
             if len(outputs) > 1:
-                self._output_meta = [(y.shape, y.dtype) for y in ys]
+                self._output_meta = [(y.shape, y.dtype) for y in outputs]
         return outputs if len(outputs) > 1 else outputs[0]
 
     def forward(self, *xs):
@@ -341,21 +440,36 @@ def _zeros_for_output(func, index, output):
     return Variable(xp.zeros(shape, dtype=dtype))
 
 
-def _normalise_grads(func, gxs):
-    """Tuple of gradients checked for count; ndarrays wrapped as Variables."""
-    if type(gxs) is not tuple:
-        gxs = tuple(gxs) if isinstance(gxs, list) else (gxs,)
+def _output_grads(func, grads, retain_grad, claimed, create_graph):
+    """The gradients of a multi-output function's outputs; zeros for unused ones."""
+    gys = []
+    for i, ref in enumerate(func.outputs):
+        y = ref()
+        gy = grads.pop(y, None) if y is not None else None
+        if gy is None:  # an unused output contributes zeros
+            gy = _zeros_for_output(func, i, y)
+        else:
+            gy = _as_grad(gy)
+        if y is not None:
+            if retain_grad:
+                gy = y.grad = _claim(gy, claimed, create_graph)
+            else:
+                y.grad = None
+        gys.append(gy)
+    return gys
+
+
+def _count_error(func, n_grads):
+    """ValueError for a wrong number of gradients, or None when the rest are integer inputs."""
     n_in = len(func.inputs)
-    if len(gxs) != n_in:
-        if len(gxs) > n_in:
-            raise ValueError(f"Function {type(func).__name__!r} returned {len(gxs)} gradients "
-                             f"for {n_in} inputs")
-        for x in func.inputs[len(gxs):]:
-            if x.data is not None and x.data.dtype.kind not in "iub":
-                raise ValueError(f"Function {type(func).__name__!r} returned {len(gxs)} "
-                                 f"gradients for {n_in} inputs; only integer inputs may be "
-                                 "left without one")
-    return gxs
+    name = type(func).__name__
+    if n_grads > n_in:
+        return ValueError(f"Function {name!r} returned {n_grads} gradients for {n_in} inputs")
+    for x in func.inputs[n_grads:]:
+        if x.data is not None and x.data.dtype.kind not in "iub":
+            return ValueError(f"Function {name!r} returned {n_grads} gradients for {n_in} "
+                              "inputs; only integer inputs may be left without one")
+    return None
 
 
 def _shape_error(func, index, got, expected):
@@ -363,9 +477,14 @@ def _shape_error(func, index, got, expected):
                       f"{index} - got {got} but expected shape {expected}")
 
 
-def _sum_variable(a, b):
-    s = a + b
-    return Variable(s if type(s) is np.ndarray else as_array(s))
+def _claim(gx, claimed, create_graph):
+    """``gx``, or a copy if it (or its memory) already belongs to another ``.grad``."""
+    data = gx.data
+    if id(gx) in claimed or id(data) in claimed or getattr(data, "base", None) is not None:
+        gx = _owned_copy(gx, create_graph)
+    claimed.add(id(gx))
+    claimed.add(id(gx.data))
+    return gx
 
 
 def _owned_copy(gx, create_graph):
@@ -384,53 +503,60 @@ class _Copy(Function):
         return gy
 
 
+def _as_grad(g):
+    """A gradient held in the pass: a Variable, or the raw sum of several (no graph)."""
+    if g.__class__ is Variable:
+        return g
+    return _wrap(g if g.__class__ is np.ndarray else _output_array(g))
+
+
 def _run_backward(root, seed, retain_grad, create_graph):
-    grads = {root: seed}  # gradients flowing in this pass only
-    heap = []
-    seen = set()
+    # Gradients flowing in this pass only. Without create_graph, a gradient that several
+    # uses sum into is kept as a raw array (or NumPy scalar) until a Variable is needed.
+    grads = {root: seed}
+    f = root.creator
+    seen = {f}
+    heap = [(-f.generation, 0, f)]
     counter = 0
     leaves = []
     claimed = {id(seed), id(seed.data)}  # objects already owned by some .grad
-
-    f = root.creator
-    seen.add(f)
-    heap.append((-f.generation, 0, f))
+    pop, push = heapq.heappop, heapq.heappush
     while heap:
-        f = heapq.heappop(heap)[2]
+        f = pop(heap)[2]
         refs = f.outputs
         if len(refs) == 1:
             y = refs[0]()
             gy = grads.pop(y)
-            gys = (gy,)
+            if gy.__class__ is not Variable:
+                gy = _as_grad(gy)
             if retain_grad:
-                y.grad = gy
-                claimed.add(id(gy))
-                claimed.add(id(gy.data))
+                gy = y.grad = _claim(gy, claimed, create_graph)
             else:
                 y.grad = None
+            try:
+                gxs = f.backward(gy)
+            except Exception as exc:
+                _add_context(exc, f, "backward", [gy.data])
         else:
-            gys = []
-            for i, ref in enumerate(refs):
-                y = ref()
-                gy = grads.pop(y, None) if y is not None else None
-                if gy is None:  # an unused output contributes zeros
-                    gy = _zeros_for_output(f, i, y)
-                elif retain_grad:
-                    claimed.add(id(gy))
-                    claimed.add(id(gy.data))
-                if y is not None:
-                    y.grad = gy if retain_grad else None
-                gys.append(gy)
-        try:
-            gxs = f.backward(*gys)
-        except Exception as exc:
-            _add_context(exc, f, "backward", [g.data for g in gys])
-        gxs = _normalise_grads(f, gxs)
-        for i, (x, gx) in enumerate(zip(f.inputs, gxs)):
+            gys = _output_grads(f, grads, retain_grad, claimed, create_graph)
+            try:
+                gxs = f.backward(*gys)
+            except Exception as exc:
+                _add_context(exc, f, "backward", [g.data for g in gys])
+        if gxs.__class__ is not tuple:
+            gxs = tuple(gxs) if isinstance(gxs, list) else (gxs,)
+        inputs = f.inputs
+        if len(gxs) != len(inputs):
+            error = _count_error(f, len(gxs))
+            if error is not None:
+                raise error
+        i = -1
+        for x, gx in zip(inputs, gxs):
+            i += 1
             if gx is None:
                 continue
-            if not isinstance(gx, Variable):
-                gx = Variable(gx)
+            if gx.__class__ is not Variable:
+                gx = gx if isinstance(gx, Variable) else Variable(_output_array(gx))
             gdata = gx.data
             xdata = x.data
             if xdata is not None and gdata.shape != xdata.shape:
@@ -444,25 +570,24 @@ def _run_backward(root, seed, retain_grad, create_graph):
                 elif creator not in seen:
                     seen.add(creator)
                     counter -= 1
-                    heapq.heappush(heap, (-creator.generation, counter, creator))
+                    push(heap, (-creator.generation, counter, creator))
             elif create_graph:
                 grads[x] = old + gx
+            elif old.__class__ is Variable:
+                grads[x] = old.data + gdata
             else:
-                grads[x] = _sum_variable(old.data, gdata)
+                grads[x] = old + gdata
 
     for x in leaves:
         gx = grads[x]
+        if gx.__class__ is not Variable:
+            gx = _as_grad(gx)  # a fresh sum, owned by nobody
         if x.grad is None:
-            data = gx.data
-            if (id(gx) in claimed or id(data) in claimed or getattr(data, "base", None) is not None):
-                gx = _owned_copy(gx, create_graph)
-            x.grad = gx
-            claimed.add(id(gx))
-            claimed.add(id(gx.data))
+            x.grad = _claim(gx, claimed, create_graph)
         elif create_graph:
             x.grad = x.grad + gx
         else:
-            x.grad = _sum_variable(x.grad.data, gx.data)
+            x.grad = _as_grad(x.grad.data + gx.data)
 
 
 # =============================================================================

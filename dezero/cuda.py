@@ -48,11 +48,13 @@ def is_cupy_array(x) -> bool:
 
 def get_array_module(x):
     """Return ``cupy`` for CuPy data (a Variable or an array), else ``numpy``."""
-    data = getattr(x, "data", x) if not isinstance(x, np.ndarray) else x
-    if type(data) is np.ndarray:
+    if x.__class__ is np.ndarray:
         return np
     cp = sys.modules.get("cupy")
-    if cp is not None and isinstance(data, cp.ndarray):
+    if cp is None:
+        return np  # no CuPy array can exist before CuPy is imported
+    # NOTE: test the array first: cupy.ndarray.data is a memory pointer, not an array.
+    if isinstance(x, cp.ndarray) or isinstance(getattr(x, "data", None), cp.ndarray):
         return cp
     return np
 

@@ -1,11 +1,15 @@
 """Arithmetic Functions behind the operator overloads: + - * / ** and negation."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from dezero import cuda
+from dezero._ops import _checks
+from dezero._ops._operands import _REAL_SCALARS, as_operand_pair, operand_array
+from dezero._typing import ArrayLike
 from dezero.core import Function, Variable
-from dezero._ops._operands import as_operand_pair, operand_array
 
 
 def _sum_to(gx, shape):
@@ -91,64 +95,93 @@ class Neg(Function):
         return -gy
 
 
-def _binary(cls, x0, x1):
-    x0, x1, need0, need1 = as_operand_pair(x0, x1)
+def _operand_error(op, exc, **named):
+    """The error to raise when ``forward`` of a binary op failed: op name and operands first.
+
+    Checked in order: devices, dtypes, broadcasting; anything else keeps NumPy's reason.
+    """
+    _checks.same_device(op, **named)
+    for name, v in named.items():
+        _checks.as_input(op, name, v)
+    _checks.broadcast_shapes(op, **named)
+    return type(exc)(f"{op}: {_checks.root_message(exc)}; {_checks.got(**named)}")
+
+
+def _check_operand(op, name, c):
+    if isinstance(c, (Variable, np.ndarray, _REAL_SCALARS)) or cuda.is_cupy_array(c):
+        return
+    raise TypeError(f"{op}: {name} must be a Variable or an ndarray (or a number); got "
+                    f"{type(c).__name__}")
+
+
+def _binary(cls, x0, x1, op, swap=False):
+    if type(x1) is not Variable:
+        _check_operand(op, "x1", x1)
+    if type(x0) is not Variable:
+        _check_operand(op, "x0", x0)
+    v0, v1, need0, need1 = as_operand_pair(x0, x1)
     f = cls()
     if not (need0 and need1):
-        f.needs_grad = (need0, need1)
-    return f(x0, x1)
+        f.needs_grad = (need1, need0) if swap else (need0, need1)
+    try:
+        return f(v1, v0) if swap else f(v0, v1)
+    except (TypeError, ValueError) as exc:
+        # Bad operands are reported here, where the op's public name is known; forward
+        # failed, so no graph node was recorded.
+        raise _operand_error(op, exc, x0=v0, x1=v1) from None
 
 
-def add(x0, x1):
+def add(x0: ArrayLike, x1: ArrayLike) -> Variable:
     """Elementwise ``x0 + x1`` with broadcasting."""
-    return _binary(Add, x0, x1)
+    return _binary(Add, x0, x1, "add")
 
 
-def sub(x0, x1):
+def sub(x0: ArrayLike, x1: ArrayLike) -> Variable:
     """Elementwise ``x0 - x1`` with broadcasting."""
-    return _binary(Sub, x0, x1)
+    return _binary(Sub, x0, x1, "sub")
 
 
-def rsub(x0, x1):
+def rsub(x0: ArrayLike, x1: ArrayLike) -> Variable:
     """Elementwise ``x1 - x0`` (the reflected ``-``)."""
-    x0, x1, need0, need1 = as_operand_pair(x0, x1)
-    f = Sub()
-    if not (need0 and need1):
-        f.needs_grad = (need1, need0)
-    return f(x1, x0)
+    return _binary(Sub, x0, x1, "rsub", swap=True)
 
 
-def mul(x0, x1):
+def mul(x0: ArrayLike, x1: ArrayLike) -> Variable:
     """Elementwise ``x0 * x1`` with broadcasting."""
-    return _binary(Mul, x0, x1)
+    return _binary(Mul, x0, x1, "mul")
 
 
-def div(x0, x1):
+def div(x0: ArrayLike, x1: ArrayLike) -> Variable:
     """Elementwise ``x0 / x1`` with broadcasting."""
-    return _binary(Div, x0, x1)
+    return _binary(Div, x0, x1, "div")
 
 
-def rdiv(x0, x1):
+def rdiv(x0: ArrayLike, x1: ArrayLike) -> Variable:
     """Elementwise ``x1 / x0`` (the reflected ``/``)."""
-    x0, x1, need0, need1 = as_operand_pair(x0, x1)
-    f = Div()
-    if not (need0 and need1):
-        f.needs_grad = (need1, need0)
-    return f(x1, x0)
+    return _binary(Div, x0, x1, "rdiv", swap=True)
 
 
-def neg(x):
+def neg(x: ArrayLike) -> Variable:
     """Elementwise ``-x``."""
-    return Neg()(x)
+    return Neg()(_checks.as_input("neg", "x", x))
 
 
-def _constant(c, x):
+def _constant(op, name, c, x):
     """A power's constant: NumPy scalars become Python ones so float32 stays float32."""
     if isinstance(c, np.generic):
         return c.item()
+    if isinstance(c, (bool, int, float)):
+        return c
     if isinstance(c, Variable):
-        raise TypeError("pow: the exponent must be a constant (number or array), "
-                        "not a Variable; use exp(c * log(x)) for a variable exponent")
+        raise TypeError(f"{op}: {name} must be a constant (number or array), not a Variable; "
+                        "use exp(c * log(x)) for a variable exponent")
+    if not (isinstance(c, np.ndarray) or cuda.is_cupy_array(c)):
+        raise TypeError(f"{op}: {name} must be a number or an ndarray; got {type(c).__name__}")
+    _checks.same_device(op, x=x, **{name: c})
+    if c.dtype.kind not in "biuf":
+        raise TypeError(f"{op}: {name} must be a numeric constant; got {name} "
+                        f"{_checks.describe(c)}")
+    _checks.broadcast_shapes(op, x=x, **{name: c})
     return c
 
 
@@ -171,9 +204,10 @@ class Pow(Function):
         return gx
 
 
-def pow(x, c):
-    """Elementwise ``x ** c`` for a constant ``c``."""
-    return Pow(_constant(c, x))(x)
+def pow(x: ArrayLike, c: Any) -> Variable:
+    """Elementwise ``x ** c`` for a constant ``c`` (number or array, no gradient for it)."""
+    x = _checks.as_input("pow", "x", x)
+    return Pow(_constant("pow", "c", c, x))(x)
 
 
 class RPow(Function):
@@ -196,6 +230,7 @@ class RPow(Function):
         return gx
 
 
-def rpow(x, c):
+def rpow(x: ArrayLike, c: Any) -> Variable:
     """Elementwise ``c ** x`` (the reflected ``**``) for a constant base ``c``."""
-    return RPow(_constant(c, x))(x)
+    x = _checks.as_input("rpow", "x", x)
+    return RPow(_constant("rpow", "c", c, x))(x)

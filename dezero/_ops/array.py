@@ -1,11 +1,21 @@
-"""Shape functions: reshape, transpose, broadcast_to, sum_to, get_item."""
+"""Shape functions: reshape, transpose, expand_dims, flatten, squeeze, broadcast_to, sum_to,
+get_item, concat, stack and split."""
 from __future__ import annotations
+
+import builtins
+from typing import Any, Sequence
 
 import numpy as np
 
-from dezero import cuda
 from dezero import _arrays as _ua
-from dezero.core import Function, Variable, as_variable
+from dezero import cuda
+from dezero._ops import _checks
+from dezero._typing import ArrayLike, Axis, Shape
+from dezero.core import Function, Variable
+
+# =============================================================================
+# reshape and its relatives
+# =============================================================================
 
 
 class Reshape(Function):
@@ -22,14 +32,90 @@ class Reshape(Function):
         return reshape(gy, self.x_shape)
 
 
-def reshape(x, shape):
-    """``x`` with a new shape; returns ``x`` itself (no node) when the shape is unchanged."""
-    if isinstance(shape, int):
-        shape = (shape,)
-    shape = tuple(shape)
-    if x.shape == shape:
-        return as_variable(x)
+def _check_reshape(op, x, shape):
+    size = 1
+    unknown = 0
+    for s in shape:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+            raise TypeError(f"{op}: shape must contain ints; got {shape!r}")
+        if s == -1:
+            unknown += 1
+        elif s < 0:
+            raise ValueError(f"{op}: negative dimension {s} in shape {shape}; {_checks.got(x=x)}")
+        else:
+            size *= s
+    if unknown > 1:
+        raise ValueError(f"{op}: only one dimension of shape {shape} may be -1; "
+                         f"{_checks.got(x=x)}")
+    if (size != x.size) if not unknown else (size == 0 or x.size % size):
+        raise ValueError(f"{op}: cannot reshape x of size {x.size} into shape {shape}; "
+                         f"{_checks.got(x=x)}")
+
+
+def reshape(x: ArrayLike, shape: Shape | int) -> Variable:
+    """``x`` with a new shape (one entry may be -1).
+
+    Returns ``x`` itself (as a Variable, with no graph node) when the shape is unchanged.
+
+    Raises
+    ------
+    ValueError
+        The sizes do not match.
+    """
+    x = _checks.as_input("reshape", "x", x)
+    if type(shape) is not tuple:
+        shape = _checks.shape_tuple("reshape", "shape", shape)
+    if x.data.shape == shape:
+        return x
+    _check_reshape("reshape", x, shape)
     return Reshape(shape)(x)
+
+
+def expand_dims(x: ArrayLike, axis: int | Sequence[int]) -> Variable:
+    """``x`` with new axes of size 1 inserted at ``axis`` (an int or a tuple), via reshape."""
+    x = _checks.as_input("expand_dims", "x", x)
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    out_ndim = x.ndim + len(axes)
+    new = _checks.axis_tuple("expand_dims", axes, x, allow_none=False, ndim=out_ndim)
+    rest = iter(x.shape)
+    shape = tuple(1 if i in new else next(rest) for i in range(out_ndim))
+    return reshape(x, shape)
+
+
+def flatten(x: ArrayLike) -> Variable:
+    """``x`` reshaped to ``(x.shape[0], -1)``: one row per sample."""
+    x = _checks.as_input("flatten", "x", x)
+    if x.ndim == 0:
+        raise ValueError(f"flatten: x must have at least 1 dimension; {_checks.got(x=x)}")
+    rest = 1
+    for s in x.shape[1:]:
+        rest *= s
+    return reshape(x, (x.shape[0], rest))  # the explicit size also works when N == 0
+
+
+def squeeze(x: ArrayLike, axis: Axis = None) -> Variable:
+    """``x`` without the axes of size 1 in ``axis`` (all of them when None), via reshape.
+
+    Raises
+    ------
+    ValueError
+        An axis in ``axis`` does not have size 1.
+    """
+    x = _checks.as_input("squeeze", "x", x)
+    if axis is None:
+        axes = tuple(i for i, s in enumerate(x.shape) if s == 1)
+    else:
+        axes = _checks.axis_tuple("squeeze", axis, x)
+        for a in axes:
+            if x.shape[a] != 1:
+                raise ValueError(f"squeeze: axis {a} of x has size {x.shape[a]}, not 1; "
+                                 f"{_checks.got(x=x)}")
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes))
+
+
+# =============================================================================
+# transpose
+# =============================================================================
 
 
 class Transpose(Function):
@@ -45,19 +131,31 @@ class Transpose(Function):
         if self.axes is None:
             return transpose(gy)
         ndim = len(self.axes)
-        inverse = tuple(np.argsort([a % ndim for a in self.axes]))
+        inverse = tuple(int(i) for i in np.argsort([a % ndim for a in self.axes]))
         return transpose(gy, inverse)
 
 
-def transpose(x, axes=None):
-    """Permute the axes of ``x``; ``None`` reverses them. Negative axes are allowed."""
+def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Variable:
+    """Permute the axes of ``x``; ``None`` reverses them. Negative axes are allowed.
+
+    Raises
+    ------
+    ValueError
+        ``axes`` is not a permutation of the axes of ``x``.
+    """
+    x = _checks.as_input("transpose", "x", x)
     if axes is not None:
-        axes = tuple(int(a) for a in axes)
+        axes = _checks.shape_tuple("transpose", "axes", axes)
         ndim = x.ndim
         if sorted(a % ndim if -ndim <= a < ndim else a for a in axes) != list(range(ndim)):
-            raise ValueError(f"transpose: axes {axes} are not a permutation of the "
-                             f"{ndim} axes of x {tuple(x.shape)}")
+            raise ValueError(f"transpose: axes {axes} are not a permutation of the {ndim} "
+                             f"axes of x; {_checks.got(x=x)}")
     return Transpose(axes)(x)
+
+
+# =============================================================================
+# broadcast_to and sum_to
+# =============================================================================
 
 
 class BroadcastTo(Function):
@@ -74,11 +172,29 @@ class BroadcastTo(Function):
         return sum_to(gy, self.x_shape)
 
 
-def broadcast_to(x, shape):
-    """Broadcast ``x`` to ``shape``; returns ``x`` itself when the shapes are equal."""
-    shape = tuple(shape)
-    if x.shape == shape:
-        return as_variable(x)
+def _broadcasts_to(src, dst):
+    """True when an array of shape ``src`` broadcasts to exactly ``dst``."""
+    if len(src) > len(dst):
+        return False
+    return all(s == 1 or s == d for s, d in zip(src[::-1], dst[::-1]))
+
+
+def broadcast_to(x: ArrayLike, shape: Shape | int) -> Variable:
+    """Broadcast ``x`` to ``shape``; returns ``x`` itself when the shapes are equal.
+
+    Raises
+    ------
+    ValueError
+        ``x`` does not broadcast to ``shape``.
+    """
+    x = _checks.as_input("broadcast_to", "x", x)
+    if type(shape) is not tuple:
+        shape = _checks.shape_tuple("broadcast_to", "shape", shape)
+    if x.data.shape == shape:
+        return x
+    if not _broadcasts_to(x.shape, shape):
+        raise ValueError(f"broadcast_to: x of shape {tuple(x.shape)} does not broadcast to "
+                         f"shape {shape}; {_checks.got(x=x)}")
     return BroadcastTo(shape)(x)
 
 
@@ -96,23 +212,47 @@ class SumTo(Function):
         return broadcast_to(gy, self.x_shape)
 
 
-def sum_to(x, shape):
-    """Sum ``x`` to ``shape``; returns ``x`` itself when the shapes are equal."""
-    shape = tuple(shape)
-    if x.shape == shape:
-        return as_variable(x)
+def sum_to(x: ArrayLike, shape: Shape | int) -> Variable:
+    """Sum ``x`` down to ``shape``: the leading extra axes and the axes where ``shape`` has 1.
+
+    Returns ``x`` itself when the shapes are equal.
+
+    Raises
+    ------
+    ValueError
+        ``shape`` does not broadcast to ``x.shape``.
+    """
+    x = _checks.as_input("sum_to", "x", x)
+    if type(shape) is not tuple:
+        shape = _checks.shape_tuple("sum_to", "shape", shape)
+    if x.data.shape == shape:
+        return x
+    if not _broadcasts_to(shape, x.shape):
+        raise ValueError(f"sum_to: shape {shape} does not broadcast to x's shape "
+                         f"{tuple(x.shape)}, so x cannot be summed to it; {_checks.got(x=x)}")
     return SumTo(shape)(x)
 
 
+# =============================================================================
+# get_item
+# =============================================================================
+
+
 def _index_data(slices):
-    """Replace Variables inside an index by their arrays."""
+    """Replace Variables (and lists) inside an index by arrays."""
     if isinstance(slices, Variable):
         return slices.data
     if isinstance(slices, tuple):
-        return tuple(s.data if isinstance(s, Variable) else s for s in slices)
-    if isinstance(slices, list):
-        return np.asarray(slices)
-    return slices
+        return tuple(_index_item(s) for s in slices)
+    return _index_item(slices)
+
+
+def _index_item(s):
+    if isinstance(s, Variable):
+        return s.data
+    if isinstance(s, list):
+        return np.asarray(s)
+    return s
 
 
 def _is_basic_index(slices):
@@ -155,6 +295,166 @@ class GetItemGrad(Function):
         return get_item(ggx, self.slices)
 
 
-def get_item(x, slices):
-    """``x[slices]`` for any NumPy index; the backward scatter-adds."""
-    return GetItem(_index_data(slices))(x)
+def get_item(x: ArrayLike, slices: Any) -> Variable:
+    """``x[slices]`` for any NumPy index (ints, slices, None, Ellipsis, integer or boolean
+    arrays, Variables holding them).
+
+    The backward scatter-adds, so repeated indices accumulate; it is differentiable again.
+
+    Raises
+    ------
+    IndexError
+        The index is invalid for ``x`` (out of bounds, too many indices, float arrays).
+    """
+    x = _checks.as_input("get_item", "x", x)
+    slices = _index_data(slices)
+    try:
+        return GetItem(slices)(x)
+    except IndexError as exc:
+        # NumPy found the index invalid during forward, so no graph node exists.
+        raise IndexError(f"get_item: invalid index {_describe_index(slices)} for x: "
+                         f"{_checks.root_message(exc)}; {_checks.got(x=x)}") from None
+
+
+def _describe_index(slices):
+    items = slices if isinstance(slices, tuple) else (slices,)
+    parts = []
+    for s in items:
+        if hasattr(s, "shape") and hasattr(s, "dtype"):
+            parts.append(f"array{_checks.describe(s).replace(' ', ' of ', 1)}")
+        else:
+            parts.append(repr(s))
+    return "[" + ", ".join(parts) + "]"
+
+
+# =============================================================================
+# concat, stack, split
+# =============================================================================
+
+
+def _sequence(op, xs):
+    if isinstance(xs, (Variable, np.ndarray)) or cuda.is_cupy_array(xs) \
+            or not isinstance(xs, (list, tuple)):
+        raise TypeError(f"{op}: xs must be a list or tuple of Variables or ndarrays; got "
+                        f"{type(xs).__name__}")
+    if len(xs) == 0:
+        raise ValueError(f"{op}: xs is empty; give at least one array")
+    xs = [_checks.as_input(op, f"xs[{i}]", x) for i, x in enumerate(xs)]
+    if len(xs) > 1:
+        _checks.same_device(op, **{f"xs[{i}]": x for i, x in enumerate(xs)})
+    return xs
+
+
+class Concat(Function):
+    """y = concatenate(xs, axis)"""
+
+    def __init__(self, axis=0):
+        self.axis = axis
+
+    def forward(self, *xs):
+        axis = self.axis
+        self.indices = np.cumsum([x.shape[axis] for x in xs[:-1]]).tolist()
+        return cuda.get_array_module(xs[0]).concatenate(xs, axis=axis)
+
+    def backward(self, gy):
+        return tuple(split(gy, self.indices, axis=self.axis))
+
+
+def concat(xs: Sequence[ArrayLike], axis: int = 0) -> Variable:
+    """Join a sequence of arrays along an existing axis (``numpy.concatenate``).
+
+    Raises
+    ------
+    ValueError
+        The arrays differ in ndim, or in size along an axis other than ``axis``.
+    """
+    xs = _sequence("concat", xs)
+    first = xs[0]
+    if first.ndim == 0:
+        raise ValueError(f"concat: 0-d arrays cannot be concatenated; use stack; "
+                         f"{_checks.got(**{'xs[0]': first})}")
+    axis = _checks.int_axis("concat", axis, first)
+    for i, x in enumerate(xs[1:], 1):
+        if x.ndim != first.ndim or any(a != b for k, (a, b) in enumerate(zip(x.shape, first.shape))
+                                       if k != axis):
+            raise ValueError(f"concat: all dimensions except axis {axis} must match; "
+                             f"{_checks.got(**{'xs[0]': first, f'xs[{i}]': x})}")
+    return Concat(axis)(*xs)
+
+
+class Stack(Function):
+    """y = stack(xs, axis)"""
+
+    def __init__(self, axis=0):
+        self.axis = axis
+
+    def forward(self, *xs):
+        return cuda.get_array_module(xs[0]).stack(xs, axis=self.axis)
+
+    def backward(self, gy):
+        n = len(self.inputs)
+        pieces = split(gy, n, axis=self.axis)
+        return tuple(reshape(p, x.shape) for p, x in zip(pieces, self.inputs))
+
+
+def stack(xs: Sequence[ArrayLike], axis: int = 0) -> Variable:
+    """Join a sequence of same-shaped arrays along a new axis (``numpy.stack``).
+
+    Raises
+    ------
+    ValueError
+        The shapes differ, or ``axis`` is out of range for the result.
+    """
+    xs = _sequence("stack", xs)
+    first = xs[0]
+    for i, x in enumerate(xs[1:], 1):
+        if x.shape != first.shape:
+            raise ValueError(f"stack: all arrays must have the same shape; "
+                             f"{_checks.got(**{'xs[0]': first, f'xs[{i}]': x})}")
+    axis = _checks.int_axis("stack", axis, first, ndim=first.ndim + 1)
+    return Stack(axis)(*xs)
+
+
+class Split(Function):
+    """ys = split(x, indices_or_sections, axis)"""
+
+    def __init__(self, indices_or_sections, axis=0):
+        self.indices_or_sections = indices_or_sections
+        self.axis = axis
+
+    def forward(self, x):
+        xp = cuda.get_array_module(x)
+        return tuple(xp.split(x, self.indices_or_sections, axis=self.axis))
+
+    def backward(self, *gys):
+        return concat(gys, axis=self.axis)
+
+
+def split(x: ArrayLike, indices_or_sections: int | Sequence[int], axis: int = 0) -> list[Variable]:
+    """Split ``x`` along ``axis`` like ``numpy.split``; returns a list of Variables.
+
+    ``indices_or_sections`` is a number of equal sections or a sorted sequence of split
+    points. Each piece gets its own gradient; pieces left unused get zeros.
+
+    Raises
+    ------
+    ValueError
+        ``x.shape[axis]`` does not divide into the requested number of sections.
+    """
+    x = _checks.as_input("split", "x", x)
+    if x.ndim == 0:
+        raise ValueError(f"split: x must have at least 1 dimension; {_checks.got(x=x)}")
+    axis = _checks.int_axis("split", axis, x)
+    n = x.shape[axis]
+    if isinstance(indices_or_sections, (int, np.integer)) \
+            and not isinstance(indices_or_sections, bool):
+        sections = int(indices_or_sections)
+        if sections < 1 or n % sections:
+            raise ValueError(f"split: x.shape[{axis}] ({n}) does not divide into "
+                             f"{sections} equal sections; {_checks.got(x=x)}")
+        spec = sections
+    else:
+        spec = _checks.shape_tuple("split", "indices_or_sections", indices_or_sections)
+        spec = tuple(builtins.min(builtins.max(i if i >= 0 else i + n, 0), n) for i in spec)
+    ys = Split(spec, axis)(x)
+    return ys if isinstance(ys, list) else [ys]

@@ -1,8 +1,18 @@
-"""Elementwise math: exp, log, sin, cos, tanh, abs."""
+"""Elementwise math: sin, cos, tan, tanh, exp, log, sqrt, abs, square, clip, maximum,
+minimum and where."""
 from __future__ import annotations
 
 from dezero import cuda
-from dezero.core import Function
+from dezero._ops import _checks
+from dezero._ops._operands import _REAL_SCALARS, operand_array
+from dezero._ops.arith import _Binary, _binary, _operand_error
+from dezero._ops.array import sum_to
+from dezero._typing import ArrayLike
+from dezero.core import Function, Variable
+
+# =============================================================================
+# Unary functions
+# =============================================================================
 
 
 class Exp(Function):
@@ -15,9 +25,9 @@ class Exp(Function):
         return gy * self.outputs[0]()
 
 
-def exp(x):
+def exp(x: ArrayLike) -> Variable:
     """Elementwise exponential."""
-    return Exp()(x)
+    return Exp()(_checks.as_input("exp", "x", x))
 
 
 class Log(Function):
@@ -31,9 +41,9 @@ class Log(Function):
         return gy / x
 
 
-def log(x):
+def log(x: ArrayLike) -> Variable:
     """Elementwise natural logarithm."""
-    return Log()(x)
+    return Log()(_checks.as_input("log", "x", x))
 
 
 class Sin(Function):
@@ -47,9 +57,9 @@ class Sin(Function):
         return gy * cos(x)
 
 
-def sin(x):
+def sin(x: ArrayLike) -> Variable:
     """Elementwise sine."""
-    return Sin()(x)
+    return Sin()(_checks.as_input("sin", "x", x))
 
 
 class Cos(Function):
@@ -63,9 +73,25 @@ class Cos(Function):
         return gy * -sin(x)
 
 
-def cos(x):
+def cos(x: ArrayLike) -> Variable:
     """Elementwise cosine."""
-    return Cos()(x)
+    return Cos()(_checks.as_input("cos", "x", x))
+
+
+class Tan(Function):
+    """y = tan(x)"""
+
+    def forward(self, x):
+        return cuda.get_array_module(x).tan(x)
+
+    def backward(self, gy):
+        y = self.outputs[0]()
+        return gy * (1 + y * y)
+
+
+def tan(x: ArrayLike) -> Variable:
+    """Elementwise tangent."""
+    return Tan()(_checks.as_input("tan", "x", x))
 
 
 class Tanh(Function):
@@ -79,9 +105,41 @@ class Tanh(Function):
         return gy * (1 - y * y)
 
 
-def tanh(x):
+def tanh(x: ArrayLike) -> Variable:
     """Elementwise hyperbolic tangent."""
-    return Tanh()(x)
+    return Tanh()(_checks.as_input("tanh", "x", x))
+
+
+class Sqrt(Function):
+    """y = sqrt(x)"""
+
+    def forward(self, x):
+        return cuda.get_array_module(x).sqrt(x)
+
+    def backward(self, gy):
+        y = self.outputs[0]()
+        return gy / (y * 2)
+
+
+def sqrt(x: ArrayLike) -> Variable:
+    """Elementwise square root."""
+    return Sqrt()(_checks.as_input("sqrt", "x", x))
+
+
+class Square(Function):
+    """y = x ** 2"""
+
+    def forward(self, x):
+        return x * x
+
+    def backward(self, gy):
+        x, = self.inputs
+        return gy * (x * 2)
+
+
+def square(x: ArrayLike) -> Variable:
+    """Elementwise square."""
+    return Square()(_checks.as_input("square", "x", x))
 
 
 class Abs(Function):
@@ -95,6 +153,181 @@ class Abs(Function):
         return gy * cuda.get_array_module(x.data).sign(x.data)
 
 
-def abs(x):
-    """Elementwise absolute value."""
-    return Abs()(x)
+def abs(x: ArrayLike) -> Variable:
+    """Elementwise absolute value; its gradient at 0 is 0."""
+    return Abs()(_checks.as_input("abs", "x", x))
+
+
+class Clip(Function):
+    """y = min(max(x, x_min), x_max); the gradient passes where x_min <= x <= x_max."""
+
+    def __init__(self, x_min, x_max):
+        self.x_min = x_min
+        self.x_max = x_max
+
+    def forward(self, x):
+        return cuda.get_array_module(x).clip(x, self.x_min, self.x_max)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        if self.x_min is None:
+            mask = x <= self.x_max
+        elif self.x_max is None:
+            mask = x >= self.x_min
+        else:
+            mask = (x >= self.x_min) & (x <= self.x_max)
+        return gy * mask
+
+
+def clip(x: ArrayLike, x_min: float | None, x_max: float | None) -> Variable:
+    """Clip ``x`` to ``[x_min, x_max]``.
+
+    The gradient passes where ``x_min <= x <= x_max`` (inclusive at both ends) and is 0
+    elsewhere. Either bound may be None. Bounds are numbers, taken in ``x``'s dtype.
+
+    Raises
+    ------
+    TypeError
+        A bound that is not a real number.
+    ValueError
+        ``x_min > x_max``, or both bounds None.
+    """
+    x = _checks.as_input("clip", "x", x)
+    x_min = _checks.real_scalar("clip", "x_min", x_min, allow_none=True)
+    x_max = _checks.real_scalar("clip", "x_max", x_max, allow_none=True)
+    if x_min is None and x_max is None:
+        raise ValueError("clip: x_min and x_max are both None; give at least one bound")
+    if x_min is not None and x_max is not None and x_min > x_max:
+        raise ValueError(f"clip: x_min ({x_min}) > x_max ({x_max}); {_checks.got(x=x)}")
+    return Clip(x_min, x_max)(x)
+
+
+# =============================================================================
+# maximum, minimum, where
+# =============================================================================
+
+
+class Maximum(_Binary):
+    """y = maximum(x0, x1); tied elements split the gradient evenly."""
+
+    def _compute(self, x0, x1):
+        return cuda.get_array_module(x0).maximum(x0, x1)
+
+    def _grads(self, gy):
+        x0, x1 = self.inputs
+        return _tie_split(gy, x0.data, x1.data, self.needs_grad)
+
+
+class Minimum(_Binary):
+    """y = minimum(x0, x1); tied elements split the gradient evenly."""
+
+    def _compute(self, x0, x1):
+        return cuda.get_array_module(x0).minimum(x0, x1)
+
+    def _grads(self, gy):
+        x0, x1 = self.inputs
+        return _tie_split(gy, x1.data, x0.data, self.needs_grad)
+
+
+def _tie_split(gy, a, b, needs_grad):
+    """Gradients of max(a, b): weight 1 to the larger, 1/2 each on a tie, 0 to the smaller."""
+    xp = cuda.get_array_module(a)
+    w0 = xp.sign(a - b)
+    w0 += 1
+    w0 *= 0.5  # 1 where a > b, 1/2 on ties, 0 where a < b
+    if gy.dtype.kind == "f" and w0.dtype != gy.dtype:
+        w0 = w0.astype(gy.dtype)
+    gx0 = gy * w0 if needs_grad[0] else None
+    gx1 = gy * (1 - w0) if needs_grad[1] else None
+    return gx0, gx1
+
+
+def maximum(x0: ArrayLike, x1: ArrayLike) -> Variable:
+    """Elementwise maximum with broadcasting; ties split the gradient evenly.
+
+    ``x1`` may be a Python number (taken in ``x0``'s dtype), e.g. ``maximum(x, 0.0)``.
+    """
+    return _binary(Maximum, x0, x1, "maximum")
+
+
+def minimum(x0: ArrayLike, x1: ArrayLike) -> Variable:
+    """Elementwise minimum with broadcasting; ties split the gradient evenly."""
+    return _binary(Minimum, x0, x1, "minimum")
+
+
+class Where(Function):
+    """y = x where cond else y (cond is a constant boolean array)."""
+
+    def __init__(self, cond, needs_grad=(True, True)):
+        self.cond = cond
+        self.needs_grad = needs_grad
+
+    def forward(self, x, y):
+        self.x_shape = x.shape
+        self.y_shape = y.shape
+        return cuda.get_array_module(x).where(self.cond, x, y)
+
+    def backward(self, gy):
+        gx0 = gx1 = None  # for the inputs x and y
+        if self.needs_grad[0]:
+            gx0 = sum_to(where(self.cond, gy, 0), self.x_shape)
+        if self.needs_grad[1]:
+            gx1 = sum_to(where(self.cond, 0, gy), self.y_shape)
+        return gx0, gx1
+
+
+def _condition(cond):
+    if isinstance(cond, Variable):
+        cond = cond.data
+    if isinstance(cond, bool):
+        return cond
+    if not (hasattr(cond, "dtype") and hasattr(cond, "shape")):
+        raise TypeError(f"where: cond must be a boolean ndarray or Variable; got "
+                        f"{type(cond).__name__}")
+    if cond.dtype.kind == "b":
+        return cond
+    if cond.dtype.kind in "iu":
+        return cond != 0
+    raise TypeError(f"where: cond must hold booleans (or integers); got cond "
+                    f"{_checks.describe(cond)}")
+
+
+def _branch(name, v, other):
+    """(Variable, needs_grad) for a branch of where; a number takes the other's dtype."""
+    if isinstance(v, Variable):
+        return _checks.as_input("where", name, v), True
+    if isinstance(v, _REAL_SCALARS):
+        like = other.data if isinstance(other, Variable) else other
+        if not hasattr(like, "dtype"):
+            like = None
+        return Variable(operand_array(v, like)), False
+    return _checks.as_input("where", name, v), False
+
+
+def where(cond: ArrayLike, x: ArrayLike, y: ArrayLike) -> Variable:
+    """Elementwise ``x if cond else y`` with broadcasting over ``cond``, ``x`` and ``y``.
+
+    ``cond`` is a boolean array (not differentiated). ``x`` or ``y`` may be a Python
+    number, taken in the other branch's dtype; each gradient is reduced to its branch's
+    shape.
+
+    Raises
+    ------
+    TypeError
+        ``cond`` is not boolean (or integer), a branch is not numeric, or the devices differ.
+    ValueError
+        ``cond``, ``x`` and ``y`` do not broadcast together.
+    """
+    cond = _condition(cond)
+    vx, need_x = _branch("x", x, y)
+    vy, need_y = _branch("y", y, vx)
+    xp = cuda.get_array_module(vx.data)
+    if isinstance(cond, bool):
+        cond = xp.asarray(cond)
+    _checks.same_device("where", cond=cond, x=vx, y=vy)
+    _checks.broadcast_shapes("where", cond=cond, x=vx, y=vy)
+    f = Where(cond, (need_x, need_y))
+    try:
+        return f(vx, vy)
+    except (TypeError, ValueError) as exc:
+        raise _operand_error("where", exc, x=vx, y=vy) from None

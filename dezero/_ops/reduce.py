@@ -1,10 +1,20 @@
-"""Reductions: sum, max and min (ties share the gradient)."""
+"""Reductions: sum, average/mean, max and min (ties share the gradient), argmax, logsumexp."""
 from __future__ import annotations
 
-from dezero import cuda
+import numpy as np
+
 from dezero import _arrays as _ua
+from dezero import cuda
+from dezero._ops import _checks
 from dezero._ops.array import broadcast_to, reshape
-from dezero.core import Function
+from dezero._typing import ArrayLike, Axis
+from dezero.core import Function, Variable
+
+
+def _keepdims(op, keepdims):
+    if not isinstance(keepdims, (bool, np.bool_)):
+        raise TypeError(f"{op}: keepdims must be a bool; got {type(keepdims).__name__}")
+    return bool(keepdims)
 
 
 class Sum(Function):
@@ -19,23 +29,39 @@ class Sum(Function):
         return x.sum(axis=self.axis, keepdims=self.keepdims)
 
     def backward(self, gy):
-        gy = reshape(gy, _ua.reshape_sum_backward(gy.data, self.x_shape, self.axis,
-                                                   self.keepdims).shape)
+        if not self.keepdims:
+            gy = reshape(gy, _ua.kept_shape(self.x_shape, self.axis))
         return broadcast_to(gy, self.x_shape)
 
 
-def _axis(axis, x):
-    if axis is None:
-        return None
-    if isinstance(axis, list):
-        axis = tuple(axis)
-    _ua.normalize_axis(axis, x.ndim)  # validates
-    return axis
+def sum(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Variable:
+    """Sum over ``axis``: an int, a tuple, negative, or None for all (0-d result).
+
+    Raises
+    ------
+    ValueError
+        An axis out of range or repeated.
+    """
+    x = _checks.as_input("sum", "x", x)
+    return Sum(_checks.clean_axis("sum", axis, x), _keepdims("sum", keepdims))(x)
 
 
-def sum(x, axis=None, keepdims=False):
-    """Sum over ``axis`` (int, tuple, negative or None for all)."""
-    return Sum(_axis(axis, x), keepdims)(x)
+def average(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Variable:
+    """Mean over ``axis``, computed as ``sum(x) * (out size / in size)``; float32 stays float32.
+
+    Raises
+    ------
+    ValueError
+        An axis out of range or repeated, or an empty ``x``.
+    """
+    x = _checks.as_input("average", "x", x)
+    if x.size == 0:
+        raise ValueError(f"average: x is empty; {_checks.got(x=x)}")
+    y = sum(x, _checks.clean_axis("average", axis, x), _keepdims("average", keepdims))
+    return y * (y.data.size / x.data.size)
+
+
+mean = average
 
 
 class _Extreme(Function):
@@ -45,40 +71,105 @@ class _Extreme(Function):
         self.axis = axis
         self.keepdims = keepdims
 
-    def forward(self, x):
-        return self._reduce(x)
-
     def backward(self, gy):
-        x, = self.inputs
-        y = self.outputs[0]()
-        shape = _ua.max_backward_shape(x.data, self.axis)
-        xp = cuda.get_array_module(x.data)
-        mask = (x.data == y.data.reshape(shape))
+        x = self.inputs[0].data
+        y = self.outputs[0]().data
+        shape = _ua.kept_shape(x.shape, self.axis)
+        mask = x == y.reshape(shape)
+        # Each tied extreme gets an equal share; the shares of a slice sum to 1.
         weights = mask / mask.sum(axis=self.axis, keepdims=True)
-        weights = weights.astype(gy.dtype, copy=False)
-        del xp
+        if gy.dtype.kind == "f":
+            weights = weights.astype(gy.dtype, copy=False)
         return broadcast_to(reshape(gy, shape), x.shape) * weights
 
 
 class Max(_Extreme):
     """y = max(x, axis)"""
 
-    def _reduce(self, x):
+    def forward(self, x):
         return x.max(axis=self.axis, keepdims=self.keepdims)
 
 
 class Min(_Extreme):
     """y = min(x, axis)"""
 
-    def _reduce(self, x):
+    def forward(self, x):
         return x.min(axis=self.axis, keepdims=self.keepdims)
 
 
-def max(x, axis=None, keepdims=False):
-    """Maximum over ``axis``; tied maxima share the gradient evenly."""
-    return Max(_axis(axis, x), keepdims)(x)
+def _check_extreme(op, x, axis, keepdims):
+    x = _checks.as_input(op, "x", x)
+    axis = _checks.clean_axis(op, axis, x)
+    if x.size == 0:
+        raise ValueError(f"{op}: x is empty, so it has no {op}imum; {_checks.got(x=x)}")
+    return x, axis, _keepdims(op, keepdims)
 
 
-def min(x, axis=None, keepdims=False):
+def max(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Variable:
+    """Maximum over ``axis``; tied maxima share the gradient evenly.
+
+    ``max([1, 3, 3, 2])`` has the gradient ``[0, .5, .5, 0]``.
+    """
+    x, axis, keepdims = _check_extreme("max", x, axis, keepdims)
+    return Max(axis, keepdims)(x)
+
+
+def min(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Variable:
     """Minimum over ``axis``; tied minima share the gradient evenly."""
-    return Min(_axis(axis, x), keepdims)(x)
+    x, axis, keepdims = _check_extreme("min", x, axis, keepdims)
+    return Min(axis, keepdims)(x)
+
+
+def argmax(x: ArrayLike, axis: int | None = None) -> Variable:
+    """Indices of the maxima along ``axis`` (over the flattened array when None).
+
+    Not differentiable: returns an integer Variable with no graph node.
+    """
+    x = _checks.as_input("argmax", "x", x)
+    if axis is not None:
+        axis = _checks.int_axis("argmax", axis, x)
+    if x.size == 0:
+        raise ValueError(f"argmax: x is empty; {_checks.got(x=x)}")
+    xp = cuda.get_array_module(x.data)
+    return Variable(xp.asarray(x.data.argmax(axis=axis)))
+
+
+class LogSumExp(Function):
+    """y = log(sum(exp(x), axis)), max-shifted so it never overflows."""
+
+    def __init__(self, axis=1, keepdims=False):
+        self.axis = axis
+        self.keepdims = keepdims
+
+    def forward(self, x):
+        y = _ua.logsumexp(x, self.axis)
+        return y if self.keepdims else y.reshape(_squeezed(y.shape, self.axis))
+
+    def backward(self, gy):
+        x, = self.inputs
+        shape = _ua.kept_shape(x.shape, self.axis)
+        # d/dx logsumexp = softmax(x), recomputed from x: exp(x - y) would carry the
+        # rounding of y (6e-5 at 1000 in float32) into every element.
+        from dezero._ops.activation import Softmax  # activation imports this module
+
+        return reshape(gy, shape) * Softmax(self.axis)(x)
+
+
+def _squeezed(shape, axis):
+    ndim = len(shape)
+    if axis is None:
+        return ()
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    axes = {a % ndim for a in axes}
+    return tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+def logsumexp(x: ArrayLike, axis: Axis = 1, keepdims: bool = False) -> Variable:
+    """``log(sum(exp(x), axis))`` computed stably (finite for logits of +-1000 in float32).
+
+    ``axis`` is an int, a tuple or None (all axes). Unlike ``dezero.utils.logsumexp`` (the
+    book's raw-array helper, which keeps the reduced axes), ``keepdims`` defaults to False.
+    """
+    x = _checks.as_input("logsumexp", "x", x)
+    axis = _checks.clean_axis("logsumexp", axis, x)
+    return LogSumExp(axis, _keepdims("logsumexp", keepdims))(x)

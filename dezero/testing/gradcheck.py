@@ -33,6 +33,8 @@ def _is_differentiable(a):
 
 
 def _to_float64(a):
+    if isinstance(a, Variable):
+        a = a.data
     xp = cuda.get_array_module(a)
     if _is_differentiable(a):
         return xp.array(a, dtype=np.float64, copy=True)

@@ -1,0 +1,235 @@
+"""Activations: sigmoid, relu, leaky_relu, softplus, gelu, softmax, log_softmax and the
+composed ``*_simple`` twins kept as test oracles."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dezero import _arrays as _ua
+from dezero import cuda
+from dezero._ops import _checks
+from dezero._ops.math import exp, tanh
+from dezero._ops.reduce import sum
+from dezero._typing import ArrayLike, Axis
+from dezero.core import Function, Variable
+
+# =============================================================================
+# sigmoid
+# =============================================================================
+
+
+class Sigmoid(Function):
+    """y = tanh(x / 2) / 2 + 1/2 (= 1 / (1 + exp(-x)) without overflow)."""
+
+    def forward(self, x):
+        xp = cuda.get_array_module(x)
+        y = _ua.inplace(xp.tanh, x * 0.5)  # one new array, then everything in place
+        y *= 0.5
+        y += 0.5
+        return y
+
+    def backward(self, gy):
+        return SigmoidGrad()(self.outputs[0](), gy)
+
+
+class SigmoidGrad(Function):
+    """gx = gy * y * (1 - y) for y = sigmoid(x), fused; differentiable in y and gy."""
+
+    def forward(self, y, gy):
+        gx = 1 - y  # the one new array; the products go in place
+        gx *= y
+        if getattr(gx, "dtype", None) == gy.dtype:
+            gx *= gy
+        else:  # mixed dtypes: promote as NumPy does rather than cast into gx
+            gx = gx * gy
+        return gx
+
+    def backward(self, ggx):
+        y, gy = self.inputs
+        # d/dy [gy y (1 - y)] = gy (1 - 2y); d/dgy = y (1 - y)
+        return ggx * gy * (1 - 2 * y), SigmoidGrad()(y, ggx)
+
+
+def sigmoid(x: ArrayLike) -> Variable:
+    """Logistic sigmoid ``1 / (1 + exp(-x))``, computed as ``tanh(x/2)/2 + 1/2``.
+
+    Finite for any input (no overflow in ``exp``). Backward: ``gy * y * (1 - y)``.
+    """
+    return Sigmoid()(_checks.as_input("sigmoid", "x", x))
+
+
+def sigmoid_simple(x: ArrayLike) -> Variable:
+    """The composed ``1 / (1 + exp(-x))`` (overflows for x below about -88 in float32)."""
+    x = _checks.as_input("sigmoid_simple", "x", x)
+    return 1 / (1 + exp(-x))
+
+
+# =============================================================================
+# ReLU family
+# =============================================================================
+
+
+class ReLU(Function):
+    """y = max(x, 0); the gradient mask is x > 0, so relu'(0) = 0."""
+
+    def forward(self, x):
+        return cuda.get_array_module(x).maximum(x, 0)
+
+    def backward(self, gy):
+        return gy * (self.inputs[0].data > 0)
+
+
+def relu(x: ArrayLike) -> Variable:
+    """Rectified linear unit ``max(x, 0)``; its gradient at 0 is 0."""
+    return ReLU()(_checks.as_input("relu", "x", x))
+
+
+class LeakyReLU(Function):
+    """y = x where x > 0, slope * x elsewhere."""
+
+    def __init__(self, slope=0.2):
+        self.slope = slope
+
+    def forward(self, x):
+        xp = cuda.get_array_module(x)
+        return xp.where(x > 0, x, x * self.slope)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        xp = cuda.get_array_module(x)
+        dtype = gy.dtype if gy.dtype.kind == "f" else np.float64
+        mask = xp.where(x > 0, xp.asarray(1, dtype=dtype), xp.asarray(self.slope, dtype=dtype))
+        return gy * mask
+
+
+def leaky_relu(x: ArrayLike, slope: float = 0.2) -> Variable:
+    """Leaky ReLU: ``x`` where ``x > 0``, ``slope * x`` elsewhere (gradient ``slope`` at 0)."""
+    x = _checks.as_input("leaky_relu", "x", x)
+    return LeakyReLU(_checks.real_scalar("leaky_relu", "slope", slope))(x)
+
+
+class Softplus(Function):
+    """y = log(1 + exp(x)), computed without overflow."""
+
+    def forward(self, x):
+        return cuda.get_array_module(x).logaddexp(0, x)
+
+    def backward(self, gy):
+        x, = self.inputs
+        return gy * sigmoid(x)
+
+
+def softplus(x: ArrayLike) -> Variable:
+    """Softplus ``log(1 + exp(x))`` via ``logaddexp(0, x)``: finite for large ``|x|``."""
+    return Softplus()(_checks.as_input("softplus", "x", x))
+
+
+_GELU_C = math.sqrt(2.0 / math.pi)
+_GELU_A = 0.044715
+
+
+class GELU(Function):
+    """y = x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))), the tanh approximation."""
+
+    def forward(self, x):
+        xp = cuda.get_array_module(x)
+        u = x * x
+        u *= _GELU_A
+        u += 1
+        u *= x
+        u *= _GELU_C  # u = c (x + a x^3)
+        u = _ua.inplace(xp.tanh, u)
+        u += 1
+        u *= x
+        u *= 0.5
+        return u
+
+    def backward(self, gy):
+        x, = self.inputs
+        x2 = x * x
+        t = tanh((x2 * _GELU_A + 1) * x * _GELU_C)
+        # d/dx = (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 a x^2)
+        dt = (1 - t * t) * (x2 * (3 * _GELU_A) + 1) * (_GELU_C * 0.5)
+        return gy * ((t + 1) * 0.5 + x * dt)
+
+
+def gelu(x: ArrayLike) -> Variable:
+    """Gaussian error linear unit, tanh approximation.
+
+    ``x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))``: NumPy has no ``erf``, so the
+    tanh form (PyTorch's ``gelu(x, approximate="tanh")``) keeps one body for NumPy and
+    CuPy. It differs from the exact erf form by less than 1e-3.
+    """
+    return GELU()(_checks.as_input("gelu", "x", x))
+
+
+# =============================================================================
+# softmax family
+# =============================================================================
+
+
+def _softmax_axis(op, axis, x):
+    if x.ndim == 0:
+        raise ValueError(f"{op}: x must have at least 1 dimension; {_checks.got(x=x)}")
+    if axis is None:
+        raise TypeError(f"{op}: axis must be an int or a tuple of ints; got None")
+    return _checks.clean_axis(op, axis, x)
+
+
+class Softmax(Function):
+    """y = exp(x - max) / sum(exp(x - max)) along ``axis``."""
+
+    def __init__(self, axis=1):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = cuda.get_array_module(x)
+        y = x - x.max(axis=self.axis, keepdims=True)  # max-shifted: exp never overflows
+        if y.dtype.kind != "f":
+            y = y.astype(np.float64)
+        y = _ua.inplace(xp.exp, y)
+        y /= y.sum(axis=self.axis, keepdims=True)
+        return y
+
+    def backward(self, gy):
+        y = self.outputs[0]()
+        gx = y * gy
+        return gx - y * sum(gx, axis=self.axis, keepdims=True)
+
+
+def softmax(x: ArrayLike, axis: Axis = 1) -> Variable:
+    """Softmax along ``axis`` (an int or a tuple), max-shifted so it stays finite for
+    logits of +-1000 in float32. Backward: ``y*gy - y*sum(y*gy, axis, keepdims=True)``."""
+    x = _checks.as_input("softmax", "x", x)
+    return Softmax(_softmax_axis("softmax", axis, x))(x)
+
+
+def softmax_simple(x: ArrayLike, axis: Axis = 1) -> Variable:
+    """The composed ``exp(x) / sum(exp(x), axis)`` without the max shift (a test oracle;
+    it overflows for logits above about 88 in float32)."""
+    x = _checks.as_input("softmax_simple", "x", x)
+    axis = _softmax_axis("softmax_simple", axis, x)
+    y = exp(x)
+    return y / sum(y, axis=axis, keepdims=True)
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x, axis)"""
+
+    def __init__(self, axis=1):
+        self.axis = axis
+
+    def forward(self, x):
+        return _ua.log_softmax(x, self.axis)
+
+    def backward(self, gy):
+        y = self.outputs[0]()
+        return gy - exp(y) * sum(gy, axis=self.axis, keepdims=True)
+
+
+def log_softmax(x: ArrayLike, axis: Axis = 1) -> Variable:
+    """``x - logsumexp(x, axis)``: the log of softmax without its underflow (finite for
+    logits of +-1000 in float32)."""
+    x = _checks.as_input("log_softmax", "x", x)
+    return LogSoftmax(_softmax_axis("log_softmax", axis, x))(x)

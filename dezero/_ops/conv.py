@@ -1,0 +1,789 @@
+"""Convolution and pooling: im2col/col2im, conv2d, deconv2d, max and average pooling.
+
+Layouts
+-------
+Images are ``(N, C, H, W)``; conv weights ``(OC, C, KH, KW)``; deconv weights
+``(C, OC, KH, KW)``. ``im2col`` gives ``(N, C, KH, KW, OH, OW)``, or as a matrix
+``(N*OH*OW, C*KH*KW)`` with rows ordered (n, oh, ow) and columns (c, kh, kw).
+
+How it is fast
+--------------
+The convolutions never build the whole ``(C*KH*KW, N*OH*OW)`` column matrix. They go
+through the batch in blocks of whole images; for each block, KH*KW slice copies fill a
+small, reused column buffer ``(C, KH, KW, m, OH, OW)`` (the padding part stays zero, so no
+padded image is made) and one GEMM contracts it over (C, KH, KW) while it is still in
+cache. Each output element is the same dot product over (c, kh, kw) as Chainer's
+``tensordot(col, W, ((1, 2, 3), (1, 2, 3)))``, with the operands swapped. conv2d returns
+the ``(N, OC, OH, OW)`` view of an ``(OC, N, OH, OW)`` buffer, as Chainer's ``rollaxis``
+does; pooling keeps that channels-first layout, and the backward GEMMs read it for free.
+``col2im`` adds KH*KW slices into the image: the only Python loops are over the kernel
+window (and over batch blocks inside the convolutions), never over pixels.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from dezero import cuda
+from dezero._ops import _checks
+from dezero._ops.array import reshape, transpose
+from dezero._ops.linalg import matmul
+from dezero._ops.reduce import max as _max
+from dezero._ops.reduce import sum as _sum
+from dezero.core import Function
+from dezero.utils import get_conv_outsize, get_deconv_outsize, pair
+
+# =============================================================================
+# Argument checks (in the wrappers, before a graph node exists)
+# =============================================================================
+
+
+def _desc(a):
+    return _checks.describe(a)
+
+
+def _pair_arg(op, name, value, minimum):
+    """``utils.pair(value)`` as two Python ints >= ``minimum``, or a ValueError naming ``op``."""
+    if isinstance(value, list):
+        value = tuple(value)
+    try:
+        p = pair(value)
+    except ValueError:
+        p = None
+    ok = p is not None and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                               for v in p)
+    if not ok:
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints; got {value!r}")
+    p = (int(p[0]), int(p[1]))
+    if min(p) < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}; got {value!r}")
+    return p
+
+
+def _check_image(op, name, x):
+    if x.ndim != 4:
+        raise ValueError(f"{op}: {name} must be 4-D (N, C, H, W); got {name} {_desc(x)}")
+
+
+def _out_size(op, hw, kernel, stride, pad):
+    """Conv output size, or a ValueError when a window does not fit."""
+    oh = get_conv_outsize(hw[0], kernel[0], stride[0], pad[0])
+    ow = get_conv_outsize(hw[1], kernel[1], stride[1], pad[1])
+    if oh < 1 or ow < 1 or hw[0] + 2 * pad[0] < kernel[0] or hw[1] + 2 * pad[1] < kernel[1]:
+        raise ValueError(f"{op}: kernel {kernel} does not fit the input {tuple(hw)} with pad "
+                         f"{pad} (stride {stride}); the output size would be ({oh}, {ow})")
+    return oh, ow
+
+
+def _window_args(op, x, kernel_size, stride, pad):
+    kernel = _pair_arg(op, "kernel_size", kernel_size, 1)
+    stride = _pair_arg(op, "stride", stride, 1)
+    pad = _pair_arg(op, "pad", pad, 0)
+    _check_image(op, "x", x)
+    _out_size(op, x.shape[2:], kernel, stride, pad)
+    return kernel, stride, pad
+
+
+# =============================================================================
+# Raw-array kernels (NumPy or CuPy, no graph)
+# =============================================================================
+
+# The convolutions go through the batch in blocks whose columns take about this many
+# elements (1 MiB of float32), so each block is written and read back while in cache and
+# the big (C*KH*KW, N*OH*OW) matrix is never allocated. Blocks only group whole images:
+# every output element is the same single dot product as without blocks.
+_BLOCK_ELEMENTS = 1 << 18
+
+
+def _padded(img, ph, pw):
+    """``img`` with ``ph``/``pw`` zeros around H and W (``img`` itself when no padding)."""
+    if ph == 0 and pw == 0:
+        return img
+    xp = cuda.get_array_module(img)
+    n, c, h, w = img.shape
+    out = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=img.dtype)
+    out[:, :, ph:ph + h, pw:pw + w] = img
+    return out
+
+
+def _windows(img, kernel, stride, pad):
+    """Read-only view ``(N, C, KH, KW, OH, OW)`` of every window of the padded ``img``.
+
+    Only the padding copies; never write into the result (its elements overlap).
+    """
+    xp = cuda.get_array_module(img)
+    kh, kw = kernel
+    sh, sw = stride
+    n, c, h, w = img.shape
+    oh = get_conv_outsize(h, kh, sh, pad[0])
+    ow = get_conv_outsize(w, kw, sw, pad[1])
+    img = _padded(img, *pad)
+    s_n, s_c, s_h, s_w = img.strides
+    return xp.lib.stride_tricks.as_strided(
+        img, (n, c, kh, kw, oh, ow), (s_n, s_c, s_h, s_w, s_h * sh, s_w * sw))
+
+
+def _span(k, s, p, size, out_size):
+    """Window positions whose kernel offset ``k`` falls inside the image (not the padding).
+
+    Returns the slice of window positions and the matching slice of image positions
+    (``o*s + k - p``), or None when there is none.
+    """
+    lo = max(0, -((k - p) // s))  # ceil((p - k) / s)
+    hi = min(out_size, (size - 1 + p - k) // s + 1)
+    if hi <= lo:
+        return None
+    first = lo * s + k - p
+    return slice(lo, hi), slice(first, first + s * (hi - lo - 1) + 1, s)
+
+
+def _offsets(kernel, stride, pad, size, out_size):
+    """``(i, j, window slices, image slices)`` for each kernel offset that meets the image."""
+    out = []
+    for i in range(kernel[0]):
+        rows = _span(i, stride[0], pad[0], size[0], out_size[0])
+        for j in range(kernel[1]):
+            cols = _span(j, stride[1], pad[1], size[1], out_size[1])
+            if rows is not None and cols is not None:
+                out.append((i, j, (rows[0], cols[0]), (rows[1], cols[1])))
+    return out
+
+
+def _scatter_windows(part, shape, kernel, stride, pad, dtype, xp):
+    """Image of ``shape`` with every window's values ``part(i, j) (N, C, OH, OW)`` added at
+    kernel offset (i, j); padding positions are dropped. A loop over the kernel window only.
+    """
+    n, c, h, w = shape
+    out_size = (get_conv_outsize(h, kernel[0], stride[0], pad[0]),
+                get_conv_outsize(w, kernel[1], stride[1], pad[1]))
+    img = xp.zeros(shape, dtype=dtype)
+    for i, j, (wh, ww), (ih, iw) in _offsets(kernel, stride, pad, (h, w), out_size):
+        img[:, :, ih, iw] += part(i, j)[:, :, wh, ww]
+    return img
+
+
+def _blocks(n, per_image, xp):
+    """``(n0, n1)`` ranges of whole images; one block on the GPU."""
+    if xp is not np:
+        return [(0, n)]
+    nb = max(1, min(n, _BLOCK_ELEMENTS // max(per_image, 1)))
+    return [(n0, min(n, n0 + nb)) for n0 in range(0, n, nb)]
+
+
+def _fill_cols(cols, xt, n0, n1, offsets):
+    """Columns ``(C, KH, KW, m, OH, OW)`` of images n0..n1 of ``xt (C, N, H, W)``.
+
+    Only positions inside the image are written: the padding part stays as it was (zero).
+    """
+    for i, j, (wh, ww), (ih, iw) in offsets:
+        cols[:, i, j, :, wh, ww] = xt[:, n0:n1, ih, iw]
+
+
+def _conv_forward(x, W, b, stride, pad):
+    """y (OC, N, OH, OW) = W (OC, C*KH*KW) @ cols (C*KH*KW, N*OH*OW) + b, block by block."""
+    xp = cuda.get_array_module(x)
+    n, c, h, w = x.shape
+    oc, _, kh, kw = W.shape
+    oh = get_conv_outsize(h, kh, stride[0], pad[0])
+    ow = get_conv_outsize(w, kw, stride[1], pad[1])
+    offsets = _offsets((kh, kw), stride, pad, (h, w), (oh, ow))
+    dtype = xp.result_type(x, W) if b is None else xp.result_type(x, W, b)
+    y = xp.empty((oc, n, oh, ow), dtype=dtype)
+    Wm = W.reshape(oc, -1)
+    xt = x.transpose(1, 0, 2, 3)
+    cols = None
+    for n0, n1 in _blocks(n, c * kh * kw * oh * ow, xp):
+        if cols is None or cols.shape[3] != n1 - n0:
+            cols = xp.zeros((c, kh, kw, n1 - n0, oh, ow), dtype=x.dtype)
+        _fill_cols(cols, xt, n0, n1, offsets)
+        yb = y[:, n0:n1].reshape(oc, -1)  # a view: each output channel's rows are contiguous
+        if xp is np:
+            np.matmul(Wm, cols.reshape(c * kh * kw, -1), out=yb)
+        else:
+            yb[...] = Wm @ cols.reshape(c * kh * kw, -1)
+        if b is not None:
+            yb += b.reshape(-1, 1)
+    return y
+
+
+def _conv_grad_w(x, gy, kernel, stride, pad):
+    """gW (OC, C, KH, KW) = sum over blocks of gy (OC, m*OH*OW) @ cols (C*KH*KW, m*OH*OW)^T."""
+    xp = cuda.get_array_module(x)
+    n, c, h, w = x.shape
+    oc, oh, ow = gy.shape[1:]
+    kh, kw = kernel
+    offsets = _offsets(kernel, stride, pad, (h, w), (oh, ow))
+    xt = x.transpose(1, 0, 2, 3)
+    gyt = gy.transpose(1, 0, 2, 3)
+    gW = None
+    cols = None
+    for n0, n1 in _blocks(n, c * kh * kw * oh * ow, xp):
+        if cols is None or cols.shape[3] != n1 - n0:
+            cols = xp.zeros((c, kh, kw, n1 - n0, oh, ow), dtype=x.dtype)
+        _fill_cols(cols, xt, n0, n1, offsets)
+        part = gyt[:, n0:n1].reshape(oc, -1) @ cols.reshape(c * kh * kw, -1).T
+        if gW is None:
+            gW = part
+        else:
+            gW += part
+    return gW.reshape(oc, c, kh, kw)
+
+
+def _deconv_forward(x, W, b, stride, pad, outsize):
+    """y (N, OC, OH, OW): per block, cols = W (C, OC*KH*KW)^T @ x (C, m*H*W), then col2im."""
+    xp = cuda.get_array_module(x)
+    n, c, h, w = x.shape
+    _, oc, kh, kw = W.shape
+    offsets = _offsets((kh, kw), stride, pad, outsize, (h, w))
+    dtype = xp.result_type(x, W) if b is None else xp.result_type(x, W, b)
+    y = xp.zeros((n, oc) + tuple(outsize), dtype=dtype)
+    Wt = W.reshape(c, -1).T
+    xt = x.transpose(1, 0, 2, 3)
+    for n0, n1 in _blocks(n, oc * kh * kw * h * w, xp):
+        cols = (Wt @ xt[:, n0:n1].reshape(c, -1)).reshape(oc, kh, kw, n1 - n0, h, w)
+        yt = y[n0:n1].transpose(1, 0, 2, 3)
+        for i, j, (wh, ww), (ih, iw) in offsets:
+            yt[:, :, ih, iw] += cols[:, i, j, :, wh, ww]
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)
+    return y
+
+
+def im2col_array(img, kernel_size, stride, pad, to_matrix=True):
+    """Windows of ``img (N, C, H, W)`` on raw arrays (NumPy or CuPy), no graph.
+
+    Returns ``(N, C, KH, KW, OH, OW)``, or with ``to_matrix`` the matrix
+    ``(N*OH*OW, C*KH*KW)`` (rows (n, oh, ow), columns (c, kh, kw)). Always a new array:
+    one strided window view of the zero-padded image, then one copy.
+    """
+    kernel, stride, pad = pair(kernel_size), pair(stride), pair(pad)
+    xp = cuda.get_array_module(img)
+    view = _windows(img, kernel, stride, pad)
+    if to_matrix:
+        n, c, kh, kw, oh, ow = view.shape
+        return xp.ascontiguousarray(view.transpose(0, 4, 5, 1, 2, 3)).reshape(
+            n * oh * ow, c * kh * kw)
+    return xp.ascontiguousarray(view)
+
+
+def col2im_array(col, img_shape, kernel_size, stride, pad, to_matrix=True):
+    """Inverse of :func:`im2col_array` on raw arrays: overlapping windows are added.
+
+    ``col`` is ``(N*OH*OW, C*KH*KW)`` with ``to_matrix``, else ``(N, C, KH, KW, OH, OW)``;
+    the result is a new ``img_shape`` array. A loop over the kernel window only.
+    """
+    kernel, stride, pad = pair(kernel_size), pair(stride), pair(pad)
+    n, c, h, w = img_shape
+    oh = get_conv_outsize(h, kernel[0], stride[0], pad[0])
+    ow = get_conv_outsize(w, kernel[1], stride[1], pad[1])
+    if to_matrix:
+        col = col.reshape(n, oh, ow, c, kernel[0], kernel[1]).transpose(0, 3, 4, 5, 1, 2)
+    return _scatter_windows(lambda i, j: col[:, :, i, j], tuple(img_shape), kernel, stride,
+                            pad, col.dtype, cuda.get_array_module(col))
+
+
+# =============================================================================
+# im2col / col2im
+# =============================================================================
+
+
+class Im2col(Function):
+    """y = im2col(x): every window of x as columns; backward is col2im."""
+
+    def __init__(self, kernel_size, stride, pad, to_matrix):
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.pad = pad
+        self.to_matrix = to_matrix
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        return im2col_array(x, self.kernel_size, self.stride, self.pad, self.to_matrix)
+
+    def backward(self, gy):
+        return Col2im(self.input_shape, self.kernel_size, self.stride, self.pad,
+                      self.to_matrix)(gy)
+
+
+class Col2im(Function):
+    """y = col2im(x): windows summed back into an image; backward is im2col."""
+
+    def __init__(self, input_shape, kernel_size, stride, pad, to_matrix):
+        self.input_shape = tuple(input_shape)
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.pad = pad
+        self.to_matrix = to_matrix
+
+    def forward(self, x):
+        return col2im_array(x, self.input_shape, self.kernel_size, self.stride, self.pad,
+                            self.to_matrix)
+
+    def backward(self, gy):
+        return Im2col(self.kernel_size, self.stride, self.pad, self.to_matrix)(gy)
+
+
+def im2col(x, kernel_size, stride=1, pad=0, to_matrix=True):
+    """Extract the sliding windows of an image batch.
+
+    Parameters
+    ----------
+    x : Variable or ndarray, shape (N, C, H, W)
+    kernel_size, stride, pad : int or (int, int)
+    to_matrix : bool
+        True: ``(N*OH*OW, C*KH*KW)``, rows (n, oh, ow) and columns (c, kh, kw).
+        False: ``(N, C, KH, KW, OH, OW)``.
+
+    Returns
+    -------
+    Variable
+    """
+    x = _checks.as_input("im2col", "x", x)
+    kernel, stride, pad = _window_args("im2col", x, kernel_size, stride, pad)
+    return Im2col(kernel, stride, pad, bool(to_matrix))(x)
+
+
+def col2im(x, input_shape, kernel_size, stride=1, pad=0, to_matrix=True):
+    """Sum windows back into an image of ``input_shape`` (the adjoint of :func:`im2col`).
+
+    Parameters
+    ----------
+    x : Variable or ndarray
+        ``(N*OH*OW, C*KH*KW)`` when ``to_matrix``, else ``(N, C, KH, KW, OH, OW)``.
+    input_shape : tuple (N, C, H, W)
+    kernel_size, stride, pad : int or (int, int)
+
+    Returns
+    -------
+    Variable, shape ``input_shape``
+    """
+    x = _checks.as_input("col2im", "x", x)
+    kernel = _pair_arg("col2im", "kernel_size", kernel_size, 1)
+    stride = _pair_arg("col2im", "stride", stride, 1)
+    pad = _pair_arg("col2im", "pad", pad, 0)
+    input_shape = tuple(int(s) for s in input_shape)
+    if len(input_shape) != 4:
+        raise ValueError(f"col2im: input_shape must be (N, C, H, W); got {input_shape}")
+    n, c, h, w = input_shape
+    oh, ow = _out_size("col2im", (h, w), kernel, stride, pad)
+    if to_matrix:
+        expected = (n * oh * ow, c * kernel[0] * kernel[1])
+    else:
+        expected = (n, c, kernel[0], kernel[1], oh, ow)
+    if tuple(x.shape) != expected:
+        raise ValueError(f"col2im: x must have shape {expected} for input_shape {input_shape}, "
+                         f"kernel {kernel}, stride {stride}, pad {pad}; got x {_desc(x)}")
+    return Col2im(input_shape, kernel, stride, pad, bool(to_matrix))(x)
+
+
+# =============================================================================
+# conv2d / deconv2d
+# =============================================================================
+
+
+class Conv2d(Function):
+    """y = conv2d(x, W) + b, as im2col followed by one contraction over (C, KH, KW)."""
+
+    def __init__(self, stride=1, pad=0):
+        self.stride = pair(stride)
+        self.pad = pair(pad)
+
+    def forward(self, x, W, b=None):
+        self.kernel_size = W.shape[2:]
+        # (OC, N, OH, OW) buffer seen as (N, OC, OH, OW), as Chainer's rollaxis gives
+        return _conv_forward(x, W, b, self.stride, self.pad).transpose(1, 0, 2, 3)
+
+    def backward(self, gy):
+        x, W = self.inputs[:2]
+        gx = Deconv2d(self.stride, self.pad, x.shape[2:])(gy, W)
+        gW = Conv2DGradW(self)(x, gy)
+        if len(self.inputs) == 2:
+            return gx, gW
+        return gx, gW, _sum(gy, axis=(0, 2, 3))
+
+
+class Deconv2d(Function):
+    """y = deconv2d(x, W) + b, the transpose of conv2d: one GEMM, then col2im."""
+
+    def __init__(self, stride=1, pad=0, outsize=None):
+        self.stride = pair(stride)
+        self.pad = pair(pad)
+        self.outsize = None if outsize is None else pair(tuple(outsize))
+
+    def forward(self, x, W, b=None):
+        n, _, h, w = x.shape
+        kh, kw = W.shape[2:]
+        self.kernel_size = (kh, kw)
+        if self.outsize is None:
+            self.outsize = (get_deconv_outsize(h, kh, self.stride[0], self.pad[0]),
+                            get_deconv_outsize(w, kw, self.stride[1], self.pad[1]))
+        return _deconv_forward(x, W, b, self.stride, self.pad, self.outsize)
+
+    def backward(self, gy):
+        x, W = self.inputs[:2]
+        gx = Conv2d(self.stride, self.pad)(gy, W)
+        gW = Conv2DGradW(self)(gy, x)
+        if len(self.inputs) == 2:
+            return gx, gW
+        return gx, gW, _sum(gy, axis=(0, 2, 3))
+
+
+class Conv2DGradW(Function):
+    """gW = d conv2d / d W: sum over (n, oh, ow) of gy times the windows of x.
+
+    Built from a ``Conv2d`` (inputs ``x, gy``) or a ``Deconv2d`` (inputs ``gy, x``),
+    whose kernel size, stride and pad it takes. It is bilinear in its inputs, so its
+    backward is a deconv2d and a conv2d with the incoming gradient ``ggW``.
+    """
+
+    def __init__(self, conv2d):
+        self.kernel_size = tuple(conv2d.kernel_size)
+        self.stride = conv2d.stride
+        self.pad = conv2d.pad
+
+    def forward(self, x, gy):
+        return _conv_grad_w(x, gy, self.kernel_size, self.stride, self.pad)
+
+    def backward(self, ggW):
+        x, gy = self.inputs
+        gx = Deconv2d(self.stride, self.pad, x.shape[2:])(gy, ggW)
+        ggy = Conv2d(self.stride, self.pad)(x, ggW)
+        return gx, ggy
+
+
+def _check_bias(op, b, channels, W):
+    if b is None:
+        return None
+    b = _checks.as_input(op, "b", b)
+    if tuple(b.shape) != (channels,):
+        raise ValueError(f"{op}: b must have shape ({channels},) for W {_desc(W)}; "
+                         f"got b {_desc(b)}")
+    return b
+
+
+def conv2d(x, W, b=None, stride=1, pad=0):
+    """2-D convolution (cross-correlation) of an image batch.
+
+    Parameters
+    ----------
+    x : Variable or ndarray, shape (N, C, H, W)
+    W : Variable or ndarray, shape (OC, C, KH, KW)
+    b : Variable or ndarray, shape (OC,), optional
+    stride, pad : int or (int, int)
+        Padding is with zeros.
+
+    Returns
+    -------
+    Variable, shape (N, OC, OH, OW) with ``OH = (H + 2*PH - KH) // SH + 1``
+
+    Raises
+    ------
+    ValueError
+        For inputs that are not 4-D, mismatched channels, a bad bias shape or a kernel
+        larger than the padded input.
+    """
+    x, W = _checks.as_input("conv2d", "x", x), _checks.as_input("conv2d", "W", W)
+    stride = _pair_arg("conv2d", "stride", stride, 1)
+    pad = _pair_arg("conv2d", "pad", pad, 0)
+    _check_image("conv2d", "x", x)
+    _check_image("conv2d", "W", W)
+    if x.shape[1] != W.shape[1]:
+        raise ValueError(f"conv2d: x.shape[1] ({x.shape[1]}) != W.shape[1] ({W.shape[1]}); "
+                         f"got x {_desc(x)}, W {_desc(W)}")
+    _out_size("conv2d", x.shape[2:], W.shape[2:], stride, pad)
+    b = _check_bias("conv2d", b, W.shape[0], W)
+    f = Conv2d(stride, pad)
+    return f(x, W) if b is None else f(x, W, b)
+
+
+def deconv2d(x, W, b=None, stride=1, pad=0, outsize=None):
+    """2-D transposed convolution, the adjoint of :func:`conv2d` with respect to ``x``.
+
+    Parameters
+    ----------
+    x : Variable or ndarray, shape (N, C, H, W)
+    W : Variable or ndarray, shape (C, OC, KH, KW)
+    b : Variable or ndarray, shape (OC,), optional
+    stride, pad : int or (int, int)
+    outsize : (int, int), optional
+        Output size; by default ``SH*(H - 1) + KH - 2*PH``. A given size must map back
+        to (H, W) under conv2d with the same kernel, stride and pad.
+
+    Returns
+    -------
+    Variable, shape (N, OC, OH, OW)
+    """
+    x, W = _checks.as_input("deconv2d", "x", x), _checks.as_input("deconv2d", "W", W)
+    stride = _pair_arg("deconv2d", "stride", stride, 1)
+    pad = _pair_arg("deconv2d", "pad", pad, 0)
+    _check_image("deconv2d", "x", x)
+    _check_image("deconv2d", "W", W)
+    if x.shape[1] != W.shape[0]:
+        raise ValueError(f"deconv2d: x.shape[1] ({x.shape[1]}) != W.shape[0] ({W.shape[0]}); "
+                         f"got x {_desc(x)}, W {_desc(W)}")
+    kh, kw = W.shape[2:]
+    h, w = x.shape[2:]
+    if outsize is None:
+        outsize = (get_deconv_outsize(h, kh, stride[0], pad[0]),
+                   get_deconv_outsize(w, kw, stride[1], pad[1]))
+        if min(outsize) < 1:
+            raise ValueError(f"deconv2d: the output size would be {outsize} for x {_desc(x)}, "
+                             f"W {_desc(W)}, stride {stride}, pad {pad}")
+    else:
+        outsize = _pair_arg("deconv2d", "outsize", outsize, 1)
+        back = (get_conv_outsize(outsize[0], kh, stride[0], pad[0]),
+                get_conv_outsize(outsize[1], kw, stride[1], pad[1]))
+        if back != (h, w):
+            raise ValueError(f"deconv2d: outsize {outsize} does not match x: conv2d would map "
+                             f"it to {back}, not {(h, w)} (kernel {(kh, kw)}, stride {stride}, "
+                             f"pad {pad}); got x {_desc(x)}")
+    b = _check_bias("deconv2d", b, W.shape[1], W)
+    f = Deconv2d(stride, pad, outsize)
+    return f(x, W) if b is None else f(x, W, b)
+
+
+def conv2d_simple(x, W, b=None, stride=1, pad=0):
+    """conv2d composed of im2col, a matrix product and reshapes (a test oracle)."""
+    x, W = _checks.as_input("conv2d_simple", "x", x), _checks.as_input("conv2d_simple", "W", W)
+    _check_image("conv2d_simple", "W", W)
+    n = x.shape[0]
+    oc, c, kh, kw = W.shape
+    stride = _pair_arg("conv2d_simple", "stride", stride, 1)
+    pad = _pair_arg("conv2d_simple", "pad", pad, 0)
+    _check_image("conv2d_simple", "x", x)
+    if x.shape[1] != c:
+        raise ValueError(f"conv2d_simple: x.shape[1] ({x.shape[1]}) != W.shape[1] ({c}); "
+                         f"got x {_desc(x)}, W {_desc(W)}")
+    oh, ow = _out_size("conv2d_simple", x.shape[2:], (kh, kw), stride, pad)
+    b = _check_bias("conv2d_simple", b, oc, W)
+    col = im2col(x, (kh, kw), stride, pad, to_matrix=True)
+    t = matmul(col, transpose(reshape(W, (oc, c * kh * kw))))
+    if b is not None:
+        t = t + b
+    return transpose(reshape(t, (n, oh, ow, oc)), (0, 3, 1, 2))
+
+
+# =============================================================================
+# Pooling
+# =============================================================================
+# Pooling treats every (n, c) plane alike, so a channels-first input (the (N, C, H, W)
+# view of a (C, N, H, W) buffer, as conv2d returns) is processed as (C, N, H, W) and its
+# results keep that layout: then every copy reads and writes contiguous rows.
+
+
+def _is_channels_first(x):
+    return x.ndim == 4 and not x.flags.c_contiguous and \
+        x.transpose(1, 0, 2, 3).flags.c_contiguous
+
+
+def _index_dtype(kernel):
+    return np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32
+
+
+def _swap(x, swapped):
+    return x.transpose(1, 0, 2, 3) if swapped else x
+
+
+def _window_cols(x, kernel, stride, pad):
+    """Contiguous ``(KH*KW, N, C, OH, OW)``: one copy of the windows, offset first."""
+    xp = cuda.get_array_module(x)
+    view = _windows(x, kernel, stride, pad)
+    n, c, kh, kw, oh, ow = view.shape
+    return xp.ascontiguousarray(view.transpose(2, 3, 0, 1, 4, 5)).reshape(
+        kh * kw, n, c, oh, ow)
+
+
+class Pooling(Function):
+    """y = max over each window; records the argmax (first maximum) of every window."""
+
+    def __init__(self, kernel_size, stride=1, pad=0):
+        self.kernel_size = pair(kernel_size)
+        self.stride = pair(stride)
+        self.pad = pair(pad)
+
+    def forward(self, x):
+        xp = cuda.get_array_module(x)
+        self.swapped = _is_channels_first(x)
+        x = _swap(x, self.swapped)
+        self.input_shape = x.shape  # in the processing layout
+        cols = _window_cols(x, self.kernel_size, self.stride, self.pad)
+        y = cols[0].copy()
+        indexes = xp.zeros(y.shape, dtype=_index_dtype(self.kernel_size))
+        for k in range(1, len(cols)):
+            greater = cols[k] > y  # strict: the first maximum wins, as argmax
+            xp.maximum(y, cols[k], out=y)
+            # indexes = where(greater, k, indexes), in arithmetic (faster than masks)
+            indexes *= ~greater
+            indexes += greater.astype(indexes.dtype) * indexes.dtype.type(k)
+        self.indexes = indexes
+        return _swap(y, self.swapped)
+
+    def backward(self, gy):
+        return Pooling2DGrad(self)(gy)
+
+
+class Pooling2DGrad(Function):
+    """gx = gy routed to the recorded argmax of each window (windows may overlap)."""
+
+    def __init__(self, mpool2d):
+        self.mpool2d = mpool2d
+        self.kernel_size = mpool2d.kernel_size
+        self.stride = mpool2d.stride
+        self.pad = mpool2d.pad
+        self.input_shape = mpool2d.input_shape
+        self.indexes = mpool2d.indexes
+        self.swapped = mpool2d.swapped
+
+    def forward(self, gy):
+        xp = cuda.get_array_module(gy)
+        gy = _swap(gy, self.swapped)
+        indexes = self.indexes
+
+        kw = self.kernel_size[1]
+
+        def part(i, j):
+            return gy * (indexes == i * kw + j)
+
+        gx = _scatter_windows(part, self.input_shape, self.kernel_size, self.stride, self.pad,
+                              gy.dtype, xp)
+        return _swap(gx, self.swapped)
+
+    def backward(self, ggx):
+        return Pooling2DWithIndexes(self.mpool2d)(ggx)
+
+
+class Pooling2DWithIndexes(Function):
+    """y = x picked at the argmax indexes recorded by a max pooling (a linear map)."""
+
+    def __init__(self, mpool2d):
+        self.mpool2d = mpool2d
+        self.kernel_size = mpool2d.kernel_size
+        self.stride = mpool2d.stride
+        self.pad = mpool2d.pad
+        self.indexes = mpool2d.indexes
+        self.swapped = mpool2d.swapped
+
+    def forward(self, x):
+        cols = _window_cols(_swap(x, self.swapped), self.kernel_size, self.stride, self.pad)
+        y = cols[0] * (self.indexes == 0)
+        for k in range(1, len(cols)):
+            y += cols[k] * (self.indexes == k)
+        return _swap(y, self.swapped)
+
+    def backward(self, gy):
+        return Pooling2DGrad(self.mpool2d)(gy)
+
+
+class AveragePooling(Function):
+    """y = mean over each window (zero padding counts as part of the window)."""
+
+    def __init__(self, kernel_size, stride=1, pad=0):
+        self.kernel_size = pair(kernel_size)
+        self.stride = pair(stride)
+        self.pad = pair(pad)
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        swapped = _is_channels_first(x)
+        view = _windows(_swap(x, swapped), self.kernel_size, self.stride, self.pad)
+        y = view[:, :, 0, 0].copy()
+        kh, kw = self.kernel_size
+        for k in range(1, kh * kw):
+            y += view[:, :, k // kw, k % kw]
+        y *= x.dtype.type(1.0 / (kh * kw))
+        return _swap(y, swapped)
+
+    def backward(self, gy):
+        return AveragePooling2DGrad(self)(gy)
+
+
+class AveragePooling2DGrad(Function):
+    """gx = gy / (KH*KW) spread over each window; its adjoint is average pooling."""
+
+    def __init__(self, apool2d):
+        self.kernel_size = apool2d.kernel_size
+        self.stride = apool2d.stride
+        self.pad = apool2d.pad
+        self.input_shape = apool2d.input_shape
+
+    def forward(self, gy):
+        xp = cuda.get_array_module(gy)
+        swapped = _is_channels_first(gy)
+        gy = _swap(gy, swapped)
+        kh, kw = self.kernel_size
+        g = gy * gy.dtype.type(1.0 / (kh * kw))
+        gx = _scatter_windows(lambda i, j: g, _swap_shape(self.input_shape, swapped),
+                              self.kernel_size, self.stride, self.pad, gy.dtype, xp)
+        return _swap(gx, swapped)
+
+    def backward(self, ggx):
+        return AveragePooling(self.kernel_size, self.stride, self.pad)(ggx)
+
+
+def _swap_shape(shape, swapped):
+    return (shape[1], shape[0]) + tuple(shape[2:]) if swapped else tuple(shape)
+
+
+def pooling(x, kernel_size, stride=1, pad=0):
+    """2-D max pooling.
+
+    Parameters
+    ----------
+    x : Variable or ndarray, shape (N, C, H, W)
+    kernel_size, stride, pad : int or (int, int)
+        Padding is with zeros (as in the book), so a padded window of negative values
+        has maximum 0; PyTorch pads with -inf.
+
+    Returns
+    -------
+    Variable, shape (N, C, OH, OW)
+
+    Notes
+    -----
+    Where a window holds several equal maxima the first one (in (kh, kw) order) gets
+    the gradient, as ``argmax`` picks it.
+    """
+    x = _checks.as_input("pooling", "x", x)
+    kernel, stride, pad = _window_args("pooling", x, kernel_size, stride, pad)
+    return Pooling(kernel, stride, pad)(x)
+
+
+def average_pooling(x, kernel_size, stride=1, pad=0):
+    """2-D average pooling: the mean over each window (padding zeros included).
+
+    Parameters
+    ----------
+    x : Variable or ndarray, shape (N, C, H, W)
+    kernel_size, stride, pad : int or (int, int)
+
+    Returns
+    -------
+    Variable, shape (N, C, OH, OW)
+    """
+    x = _checks.as_input("average_pooling", "x", x)
+    kernel, stride, pad = _window_args("average_pooling", x, kernel_size, stride, pad)
+    return AveragePooling(kernel, stride, pad)(x)
+
+
+def pooling_simple(x, kernel_size, stride=1, pad=0):
+    """Max pooling composed of im2col, ``max`` and reshapes (a test oracle).
+
+    Tied maxima share the gradient here, as ``max`` does, where :func:`pooling` gives
+    it to the first one.
+    """
+    x = _checks.as_input("pooling_simple", "x", x)
+    kernel, stride, pad = _window_args("pooling_simple", x, kernel_size, stride, pad)
+    n, c, h, w = x.shape
+    oh, ow = _out_size("pooling_simple", (h, w), kernel, stride, pad)
+    col = im2col(x, kernel, stride, pad, to_matrix=True)
+    col = reshape(col, (-1, kernel[0] * kernel[1]))
+    y = _max(col, axis=1)
+    return transpose(reshape(y, (n, oh, ow, c)), (0, 3, 1, 2))
+
+
+__all__ = [
+    "im2col_array", "col2im_array",
+    "Im2col", "Col2im", "im2col", "col2im",
+    "Conv2d", "Deconv2d", "Conv2DGradW", "conv2d", "deconv2d", "conv2d_simple",
+    "Pooling", "Pooling2DGrad", "Pooling2DWithIndexes", "pooling", "pooling_simple",
+    "AveragePooling", "AveragePooling2DGrad", "average_pooling",
+]
