@@ -108,25 +108,25 @@ def describe_model(name, hidden, in_shape, n_classes=10):
 # =============================================================================
 
 
-def _progress(loader, desc, quiet):
+def progress_bar(total, quiet=False):
+    """One tqdm bar over all training batches (on stderr), or None when quiet or no tqdm."""
     if quiet:
-        return loader
+        return None
     try:
         from tqdm import tqdm
     except ImportError:
-        return loader
-    return tqdm(loader, total=loader.max_iter, desc=desc, unit="batch", leave=False,
-                dynamic_ncols=True, file=sys.stderr)
+        return None
+    return tqdm(total=total, desc="training", unit="batch", dynamic_ncols=True,
+                file=sys.stderr)
 
 
-def run_epoch(model, loader, optimizer=None, desc="", quiet=False):
+def run_epoch(model, loader, optimizer=None, bar=None):
     """One pass over ``loader``; trains when ``optimizer`` is given. Returns (loss, accuracy)."""
     import dezero.functions as F
 
     total_loss = total_correct = 0.0
     count = 0
-    bar = _progress(loader, desc, quiet or optimizer is None)
-    for x, t in bar:
+    for x, t in loader:
         y = model(x)
         loss = F.softmax_cross_entropy(y, t)
         acc = F.accuracy(y, t)
@@ -138,10 +138,10 @@ def run_epoch(model, loader, optimizer=None, desc="", quiet=False):
         total_loss += float(loss.data) * n
         total_correct += float(acc.data) * n
         count += n
-        if bar is not loader:
-            bar.set_postfix(loss=f"{total_loss / count:.4f}", acc=f"{total_correct / count:.4f}")
-    if bar is not loader:
-        bar.close()
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{total_loss / count:.4f}", acc=f"{total_correct / count:.4f}",
+                            refresh=False)
     return total_loss / max(count, 1), total_correct / max(count, 1)
 
 
@@ -211,18 +211,24 @@ def train(args) -> dict:
     print(f"training  {epochs} epochs, batch {args.batch_size}, {args.optimizer} lr={lr:g}, "
           f"seed {args.seed}, {'gpu' if args.gpu else 'cpu'}")
     history = []
+    bar = progress_bar(epochs * train_loader.max_iter, quiet=args.quiet)
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
-        train_loss, train_acc = run_epoch(model, train_loader, optimizer,
-                                          desc=f"epoch {epoch}/{epochs}", quiet=args.quiet)
+        train_loss, train_acc = run_epoch(model, train_loader, optimizer, bar)
         with dezero.test_mode(), dezero.no_grad():
             test_loss, test_acc = run_epoch(model, test_loader)
         history.append(dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc,
                             test_loss=test_loss, test_acc=test_acc))
-        print(f"epoch {epoch:{len(str(epochs))}d}/{epochs}  "
-              f"train loss {train_loss:.4f} acc {train_acc:.4f}  "
-              f"test loss {test_loss:.4f} acc {test_acc:.4f}  "
-              f"({time.perf_counter() - t0:.1f} s)", flush=True)
+        line = (f"epoch {epoch:{len(str(epochs))}d}/{epochs}  "
+                f"train loss {train_loss:.4f} acc {train_acc:.4f}  "
+                f"test loss {test_loss:.4f} acc {test_acc:.4f}  "
+                f"({time.perf_counter() - t0:.1f} s)")
+        if bar is not None:
+            bar.write(line, file=sys.stdout)  # printed above the bar, which stays at the bottom
+        else:
+            print(line, flush=True)
+    if bar is not None:
+        bar.close()
 
     weights = os.path.join(out, "weights.npz")
     model.save_weights(weights)

@@ -84,7 +84,7 @@ class Layer:
 
     def __call__(self, *inputs):
         outputs = self.forward(*inputs)
-        if type(outputs) is not tuple:
+        if not isinstance(outputs, tuple):
             outputs = (outputs,)
         d = self.__dict__  # plain attributes: skip the registry check of __setattr__
         d["inputs"] = [_ref(x) for x in inputs]

@@ -59,9 +59,9 @@ class MLP(Model):
     ``activation`` (``F.sigmoid`` by default) runs between layers, not after the last.
     """
 
-    def __init__(self, fc_output_sizes, activation=None):
+    def __init__(self, fc_output_sizes, activation=F.sigmoid):
         super().__init__()
-        self.activation = F.sigmoid if activation is None else activation
+        self.activation = activation
         self.layers = []
         for i, out_size in enumerate(fc_output_sizes):
             layer = L.Linear(out_size)

@@ -130,8 +130,12 @@ def gradient_check(f, x, *args, rtol=1e-4, atol=1e-5, **kwargs):
     x = as_float64_variable(x)
     num_grad = numerical_grad(f, x, *args, **kwargs)
     y = f(x, *args, **kwargs)
+    x.cleargrad()  # a gradient left from earlier passes must not count
     y.backward()
-    bp_grad = x.grad.data
+    if x.grad is None:  # f does not depend on x
+        bp_grad = cuda.get_array_module(x.data).zeros_like(x.data)
+    else:
+        bp_grad = x.grad.data
     if bp_grad.shape != num_grad.shape:
         print(f"gradient_check: shape mismatch: backprop {bp_grad.shape}, "
               f"numerical {num_grad.shape}")

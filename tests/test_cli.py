@@ -40,7 +40,8 @@ def test_progress_bar_on_stderr(tmp_path, capsys):
     pytest.importorskip("tqdm")
     code, out, err = run(["train", "--epochs", "1", "--out", str(tmp_path)], capsys)
     assert code == 0
-    assert "epoch 1/1" in err and "batch" in err  # tqdm's bar
+    assert "training: 100%" in err and "45/45" in err  # tqdm's bar, one tick per batch
+    assert "epoch 1/1" in out
     code, out, err = run(["train", "--epochs", "1", "--quiet", "--out", str(tmp_path)], capsys)
     assert "batch" not in err
 
@@ -143,3 +144,29 @@ def test_default_run_reaches_95_percent(tmp_path, capsys, model):
     assert code == 0, err
     acc = float(out.strip().splitlines()[-1].split(": ")[1])
     assert acc >= 0.95
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_mnist_option_downloads_and_trains(tmp_path, capsys, monkeypatch, model):
+    # Small generated IDX files behind a file:// URL stand in for the MNIST server.
+    import gzip
+
+    def idx(array):
+        header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+        return gzip.compress(header + array.astype(np.uint8).tobytes())
+
+    rng = np.random.RandomState(0)
+    src = tmp_path / "server"
+    src.mkdir()
+    for prefix, n in (("train", 64), ("t10k", 32)):
+        (src / f"{prefix}-images-idx3-ubyte.gz").write_bytes(idx(rng.randint(0, 256, (n, 28, 28))))
+        (src / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(idx(rng.randint(0, 10, n)))
+    monkeypatch.setattr(utils, "cache_dir", str(tmp_path / "cache"))
+    monkeypatch.setattr(datasets.MNIST, "url", src.as_uri() + "/")
+    code, out, err = run(["train", "--dataset", "mnist", "--model", model, "--epochs", "1",
+                          "--quiet", "--out", str(tmp_path / "run")], capsys)
+    assert code == 0, err
+    assert "mnist: 64 train / 32 test images" in out
+    assert "Downloading: train-images-idx3-ubyte.gz" in err
+    assert len(os.listdir(tmp_path / "cache")) == 4
+    assert (tmp_path / "run" / "weights.npz").exists()

@@ -87,20 +87,32 @@ def _window_args(op, x, kernel_size, stride, pad):
 # Raw-array kernels (NumPy or CuPy, no graph)
 # =============================================================================
 
-# The convolutions go through the batch in blocks whose columns take about this many
-# elements (1 MiB of float32), so each block is written and read back while in cache and
-# the big (C*KH*KW, N*OH*OW) matrix is never allocated. Blocks only group whole images:
-# every output element is the same single dot product as without blocks.
+# The convolutions go through the batch in blocks of whole images whose columns take about
+# this many elements (1 MiB of float32): each block is written and read back while in cache,
+# and the whole (N*OH*OW, C*KH*KW) matrix is never allocated. Every output element is the
+# same dot product as without blocks (the GEMM's inner dimension is never split).
 _BLOCK_ELEMENTS = 1 << 18
 
 
+def _axis_order(a):
+    """Axes of ``a`` from the largest stride to the smallest: its memory layout."""
+    return tuple(int(i) for i in np.argsort([-abs(s) for s in a.strides], kind="stable"))
+
+
+def _zeros(shape, dtype, order, xp):
+    """Zeros of ``shape`` laid out in memory in the axis ``order`` (see ``_axis_order``)."""
+    buf = xp.zeros(tuple(shape[a] for a in order), dtype=dtype)
+    return buf.transpose(tuple(int(i) for i in np.argsort(order)))
+
+
 def _padded(img, ph, pw):
-    """``img`` with ``ph``/``pw`` zeros around H and W (``img`` itself when no padding)."""
+    """``img`` with ``ph``/``pw`` zeros around H and W, in img's memory layout
+    (``img`` itself when there is no padding)."""
     if ph == 0 and pw == 0:
         return img
     xp = cuda.get_array_module(img)
     n, c, h, w = img.shape
-    out = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=img.dtype)
+    out = _zeros((n, c, h + 2 * ph, w + 2 * pw), img.dtype, _axis_order(img), xp)
     out[:, :, ph:ph + h, pw:pw + w] = img
     return out
 
@@ -108,7 +120,8 @@ def _padded(img, ph, pw):
 def _windows(img, kernel, stride, pad):
     """Read-only view ``(N, C, KH, KW, OH, OW)`` of every window of the padded ``img``.
 
-    Only the padding copies; never write into the result (its elements overlap).
+    One ``as_strided`` call: only the padding copies. Never write into the result (its
+    elements overlap).
     """
     xp = cuda.get_array_module(img)
     kh, kw = kernel
@@ -120,6 +133,14 @@ def _windows(img, kernel, stride, pad):
     s_n, s_c, s_h, s_w = img.strides
     return xp.lib.stride_tricks.as_strided(
         img, (n, c, kh, kw, oh, ow), (s_n, s_c, s_h, s_w, s_h * sh, s_w * sw))
+
+
+def _window_slices(img, kernel, stride, out_size):
+    """The ``(N, C, OH, OW)`` views ``img[:, :, i::sh, j::sw]`` for each kernel offset (i, j)
+    of an already padded ``img``, in (i, j) order."""
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_size
+    return [img[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+            for i in range(kh) for j in range(kw)]
 
 
 def _span(k, s, p, size, out_size):
@@ -148,14 +169,14 @@ def _offsets(kernel, stride, pad, size, out_size):
     return out
 
 
-def _scatter_windows(part, shape, kernel, stride, pad, dtype, xp):
-    """Image of ``shape`` with every window's values ``part(i, j) (N, C, OH, OW)`` added at
-    kernel offset (i, j); padding positions are dropped. A loop over the kernel window only.
-    """
+def _scatter_windows(part, shape, kernel, stride, pad, dtype, xp, order=(0, 1, 2, 3)):
+    """Image of ``shape`` (laid out in axis ``order``) with each window's values
+    ``part(i, j) (N, C, OH, OW)`` added at kernel offset (i, j); what falls on the padding
+    is dropped. A loop over the kernel window only."""
     n, c, h, w = shape
     out_size = (get_conv_outsize(h, kernel[0], stride[0], pad[0]),
                 get_conv_outsize(w, kernel[1], stride[1], pad[1]))
-    img = xp.zeros(shape, dtype=dtype)
+    img = _zeros(shape, dtype, order, xp)
     for i, j, (wh, ww), (ih, iw) in _offsets(kernel, stride, pad, (h, w), out_size):
         img[:, :, ih, iw] += part(i, j)[:, :, wh, ww]
     return img
@@ -169,82 +190,111 @@ def _blocks(n, per_image, xp):
     return [(n0, min(n, n0 + nb)) for n0 in range(0, n, nb)]
 
 
-def _fill_cols(cols, xt, n0, n1, offsets):
-    """Columns ``(C, KH, KW, m, OH, OW)`` of images n0..n1 of ``xt (C, N, H, W)``.
+class _Cols:
+    """Column blocks ``(m*OH*OW, C*KH*KW)`` (rows (n, oh, ow), columns (c, kh, kw)) of an
+    image batch, filled by KH*KW slice copies into one reused buffer. Positions on the
+    padding are never written, so they stay zero and no padded image is made."""
 
-    Only positions inside the image are written: the padding part stays as it was (zero).
-    """
-    for i, j, (wh, ww), (ih, iw) in offsets:
-        cols[:, i, j, :, wh, ww] = xt[:, n0:n1, ih, iw]
+    def __init__(self, x, kernel, stride, pad, out_size):
+        self.xp = cuda.get_array_module(x)
+        self.x_t = x.transpose(0, 2, 3, 1)  # (N, H, W, C): channels next to the kernel axes
+        self.kernel = kernel
+        self.out_size = out_size
+        self.offsets = _offsets(kernel, stride, pad, x.shape[2:], out_size)
+        self.ckk = x.shape[1] * kernel[0] * kernel[1]
+        self.blocks = _blocks(x.shape[0], out_size[0] * out_size[1] * self.ckk, self.xp)
+        self.buf = None
+
+    def __iter__(self):
+        for n0, n1 in self.blocks:
+            yield n0, n1, self.fill(n0, n1)
+
+    def fill(self, n0, n1):
+        m = n1 - n0
+        if self.buf is None or self.buf.shape[0] != m:
+            c = self.x_t.shape[3]
+            self.buf = self.xp.zeros((m,) + self.out_size + (c,) + self.kernel,
+                                     dtype=self.x_t.dtype)
+        col = self.buf
+        for i, j, (wh, ww), (ih, iw) in self.offsets:
+            col[:, wh, ww, :, i, j] = self.x_t[n0:n1, ih, iw]
+        return col.reshape(-1, self.ckk)
+
+
+def _matmul_into(xp, a, b, out):
+    """``out[...] = a @ b`` (written in place by BLAS on NumPy)."""
+    if xp is np:
+        np.dot(a, b, out=out)
+    else:
+        out[...] = a @ b
+
+
+def _rows(a, n0, n1):
+    """Images n0..n1 of ``a (N, C, H, W)`` as a ``(m*H*W, C)`` matrix (a view for a
+    channels-last array, else a copy)."""
+    return a[n0:n1].transpose(0, 2, 3, 1).reshape(-1, a.shape[1])
 
 
 def _conv_forward(x, W, b, stride, pad):
-    """y (OC, N, OH, OW) = W (OC, C*KH*KW) @ cols (C*KH*KW, N*OH*OW) + b, block by block."""
+    """y (N, OH, OW, OC) = cols (N*OH*OW, C*KH*KW) @ W (OC, C*KH*KW)^T + b, block by block.
+
+    This is Chainer's ``tensordot(col, W, ((1, 2, 3), (1, 2, 3)))``: the same matrices in
+    the same layouts, so the float32 results are the same bits.
+    """
     xp = cuda.get_array_module(x)
-    n, c, h, w = x.shape
+    n = x.shape[0]
     oc, _, kh, kw = W.shape
-    oh = get_conv_outsize(h, kh, stride[0], pad[0])
-    ow = get_conv_outsize(w, kw, stride[1], pad[1])
-    offsets = _offsets((kh, kw), stride, pad, (h, w), (oh, ow))
+    out_size = (get_conv_outsize(x.shape[2], kh, stride[0], pad[0]),
+                get_conv_outsize(x.shape[3], kw, stride[1], pad[1]))
     dtype = xp.result_type(x, W) if b is None else xp.result_type(x, W, b)
-    y = xp.empty((oc, n, oh, ow), dtype=dtype)
-    Wm = W.reshape(oc, -1)
-    xt = x.transpose(1, 0, 2, 3)
-    cols = None
-    for n0, n1 in _blocks(n, c * kh * kw * oh * ow, xp):
-        if cols is None or cols.shape[3] != n1 - n0:
-            cols = xp.zeros((c, kh, kw, n1 - n0, oh, ow), dtype=x.dtype)
-        _fill_cols(cols, xt, n0, n1, offsets)
-        yb = y[:, n0:n1].reshape(oc, -1)  # a view: each output channel's rows are contiguous
-        if xp is np:
-            np.matmul(Wm, cols.reshape(c * kh * kw, -1), out=yb)
-        else:
-            yb[...] = Wm @ cols.reshape(c * kh * kw, -1)
+    y = xp.empty((n,) + out_size + (oc,), dtype=dtype)
+    # (C*KH*KW, OC) exactly as tensordot builds it: its strides choose NumPy's BLAS call
+    Wt = W.transpose(1, 2, 3, 0).reshape(-1, oc)
+    for n0, n1, col in _Cols(x, (kh, kw), stride, pad, out_size):
+        yb = y[n0:n1].reshape(-1, oc)
+        _matmul_into(xp, col, Wt, yb)
         if b is not None:
-            yb += b.reshape(-1, 1)
+            yb += b
     return y
 
 
 def _conv_grad_w(x, gy, kernel, stride, pad):
-    """gW (OC, C, KH, KW) = sum over blocks of gy (OC, m*OH*OW) @ cols (C*KH*KW, m*OH*OW)^T."""
+    """gW (OC, C, KH, KW) = sum over blocks of gy (m*OH*OW, OC)^T @ cols (m*OH*OW, C*KH*KW)."""
     xp = cuda.get_array_module(x)
-    n, c, h, w = x.shape
+    c = x.shape[1]
     oc, oh, ow = gy.shape[1:]
     kh, kw = kernel
-    offsets = _offsets(kernel, stride, pad, (h, w), (oh, ow))
-    xt = x.transpose(1, 0, 2, 3)
-    gyt = gy.transpose(1, 0, 2, 3)
-    gW = None
-    cols = None
-    for n0, n1 in _blocks(n, c * kh * kw * oh * ow, xp):
-        if cols is None or cols.shape[3] != n1 - n0:
-            cols = xp.zeros((c, kh, kw, n1 - n0, oh, ow), dtype=x.dtype)
-        _fill_cols(cols, xt, n0, n1, offsets)
-        part = gyt[:, n0:n1].reshape(oc, -1) @ cols.reshape(c * kh * kw, -1).T
-        if gW is None:
-            gW = part
+    gWt = None
+    for n0, n1, col in _Cols(x, kernel, stride, pad, (oh, ow)):
+        part = col.T @ _rows(gy, n0, n1)  # (C*KH*KW, OC)
+        if gWt is None:
+            gWt = part
         else:
-            gW += part
-    return gW.reshape(oc, c, kh, kw)
+            gWt += part
+    return xp.ascontiguousarray(gWt.T).reshape(oc, c, kh, kw)
 
 
 def _deconv_forward(x, W, b, stride, pad, outsize):
-    """y (N, OC, OH, OW): per block, cols = W (C, OC*KH*KW)^T @ x (C, m*H*W), then col2im."""
+    """y (N, OH, OW, OC): per block, cols (m*H*W, OC*KH*KW) = x (m*H*W, C) @ W (C, OC*KH*KW),
+    then the windows are added into y (col2im)."""
     xp = cuda.get_array_module(x)
     n, c, h, w = x.shape
     _, oc, kh, kw = W.shape
     offsets = _offsets((kh, kw), stride, pad, outsize, (h, w))
     dtype = xp.result_type(x, W) if b is None else xp.result_type(x, W, b)
-    y = xp.zeros((n, oc) + tuple(outsize), dtype=dtype)
-    Wt = W.reshape(c, -1).T
-    xt = x.transpose(1, 0, 2, 3)
+    y = xp.zeros((n,) + tuple(outsize) + (oc,), dtype=dtype)
+    Wm = W.reshape(c, -1)
+    cols = None
     for n0, n1 in _blocks(n, oc * kh * kw * h * w, xp):
-        cols = (Wt @ xt[:, n0:n1].reshape(c, -1)).reshape(oc, kh, kw, n1 - n0, h, w)
-        yt = y[n0:n1].transpose(1, 0, 2, 3)
+        if cols is None or cols.shape[0] != (n1 - n0) * h * w:
+            cols = xp.empty(((n1 - n0) * h * w, oc * kh * kw), dtype=dtype)
+        _matmul_into(xp, _rows(x, n0, n1), Wm, cols)
+        col = cols.reshape(n1 - n0, h, w, oc, kh, kw)
+        yb = y[n0:n1]
         for i, j, (wh, ww), (ih, iw) in offsets:
-            yt[:, :, ih, iw] += cols[:, i, j, :, wh, ww]
+            yb[:, ih, iw] += col[:, wh, ww, :, i, j]
     if b is not None:
-        y += b.reshape(1, -1, 1, 1)
+        y += b
     return y
 
 
@@ -389,8 +439,8 @@ class Conv2d(Function):
 
     def forward(self, x, W, b=None):
         self.kernel_size = W.shape[2:]
-        # (OC, N, OH, OW) buffer seen as (N, OC, OH, OW), as Chainer's rollaxis gives
-        return _conv_forward(x, W, b, self.stride, self.pad).transpose(1, 0, 2, 3)
+        # the (N, OH, OW, OC) result seen as (N, OC, OH, OW), as Chainer's rollaxis gives
+        return _conv_forward(x, W, b, self.stride, self.pad).transpose(0, 3, 1, 2)
 
     def backward(self, gy):
         x, W = self.inputs[:2]
@@ -416,7 +466,8 @@ class Deconv2d(Function):
         if self.outsize is None:
             self.outsize = (get_deconv_outsize(h, kh, self.stride[0], self.pad[0]),
                             get_deconv_outsize(w, kw, self.stride[1], self.pad[1]))
-        return _deconv_forward(x, W, b, self.stride, self.pad, self.outsize)
+        return _deconv_forward(x, W, b, self.stride, self.pad, self.outsize).transpose(
+            0, 3, 1, 2)
 
     def backward(self, gy):
         x, W = self.inputs[:2]
@@ -565,31 +616,20 @@ def conv2d_simple(x, W, b=None, stride=1, pad=0):
 # =============================================================================
 # Pooling
 # =============================================================================
-# Pooling treats every (n, c) plane alike, so a channels-first input (the (N, C, H, W)
-# view of a (C, N, H, W) buffer, as conv2d returns) is processed as (C, N, H, W) and its
-# results keep that layout: then every copy reads and writes contiguous rows.
-
-
-def _is_channels_first(x):
-    return x.ndim == 4 and not x.flags.c_contiguous and \
-        x.transpose(1, 0, 2, 3).flags.c_contiguous
+# Pooling works on the KH*KW strided views ``x[:, :, i::sh, j::sw]`` with elementwise ops,
+# and its results keep x's memory layout (``order='K'``): on the channels-last output of
+# conv2d every operation then runs along contiguous channels.
 
 
 def _index_dtype(kernel):
     return np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32
 
 
-def _swap(x, swapped):
-    return x.transpose(1, 0, 2, 3) if swapped else x
-
-
-def _window_cols(x, kernel, stride, pad):
-    """Contiguous ``(KH*KW, N, C, OH, OW)``: one copy of the windows, offset first."""
-    xp = cuda.get_array_module(x)
-    view = _windows(x, kernel, stride, pad)
-    n, c, kh, kw, oh, ow = view.shape
-    return xp.ascontiguousarray(view.transpose(2, 3, 0, 1, 4, 5)).reshape(
-        kh * kw, n, c, oh, ow)
+def _pool_slices(x, kernel, stride, pad):
+    """The window-offset views of the zero-padded ``x`` and the output size."""
+    out_size = (get_conv_outsize(x.shape[2], kernel[0], stride[0], pad[0]),
+                get_conv_outsize(x.shape[3], kernel[1], stride[1], pad[1]))
+    return _window_slices(_padded(x, *pad), kernel, stride, out_size)
 
 
 class Pooling(Function):
@@ -602,20 +642,19 @@ class Pooling(Function):
 
     def forward(self, x):
         xp = cuda.get_array_module(x)
-        self.swapped = _is_channels_first(x)
-        x = _swap(x, self.swapped)
-        self.input_shape = x.shape  # in the processing layout
-        cols = _window_cols(x, self.kernel_size, self.stride, self.pad)
-        y = cols[0].copy()
-        indexes = xp.zeros(y.shape, dtype=_index_dtype(self.kernel_size))
-        for k in range(1, len(cols)):
-            greater = cols[k] > y  # strict: the first maximum wins, as argmax
-            xp.maximum(y, cols[k], out=y)
-            # indexes = where(greater, k, indexes), in arithmetic (faster than masks)
+        self.input_shape = x.shape
+        self.layout = _axis_order(x)
+        views = _pool_slices(x, self.kernel_size, self.stride, self.pad)
+        y = views[0].copy(order="K")
+        indexes = xp.zeros_like(y, dtype=_index_dtype(self.kernel_size))
+        for k in range(1, len(views)):
+            greater = views[k] > y  # strict: the first maximum wins, as argmax
+            xp.maximum(y, views[k], out=y)
+            # indexes = where(greater, k, indexes), in arithmetic (faster than a mask)
             indexes *= ~greater
             indexes += greater.astype(indexes.dtype) * indexes.dtype.type(k)
         self.indexes = indexes
-        return _swap(y, self.swapped)
+        return y
 
     def backward(self, gy):
         return Pooling2DGrad(self)(gy)
@@ -630,22 +669,19 @@ class Pooling2DGrad(Function):
         self.stride = mpool2d.stride
         self.pad = mpool2d.pad
         self.input_shape = mpool2d.input_shape
+        self.layout = mpool2d.layout
         self.indexes = mpool2d.indexes
-        self.swapped = mpool2d.swapped
 
     def forward(self, gy):
         xp = cuda.get_array_module(gy)
-        gy = _swap(gy, self.swapped)
         indexes = self.indexes
-
         kw = self.kernel_size[1]
 
         def part(i, j):
             return gy * (indexes == i * kw + j)
 
-        gx = _scatter_windows(part, self.input_shape, self.kernel_size, self.stride, self.pad,
-                              gy.dtype, xp)
-        return _swap(gx, self.swapped)
+        return _scatter_windows(part, self.input_shape, self.kernel_size, self.stride,
+                                self.pad, gy.dtype, xp, self.layout)
 
     def backward(self, ggx):
         return Pooling2DWithIndexes(self.mpool2d)(ggx)
@@ -660,14 +696,13 @@ class Pooling2DWithIndexes(Function):
         self.stride = mpool2d.stride
         self.pad = mpool2d.pad
         self.indexes = mpool2d.indexes
-        self.swapped = mpool2d.swapped
 
     def forward(self, x):
-        cols = _window_cols(_swap(x, self.swapped), self.kernel_size, self.stride, self.pad)
-        y = cols[0] * (self.indexes == 0)
-        for k in range(1, len(cols)):
-            y += cols[k] * (self.indexes == k)
-        return _swap(y, self.swapped)
+        views = _pool_slices(x, self.kernel_size, self.stride, self.pad)
+        y = views[0] * (self.indexes == 0)
+        for k in range(1, len(views)):
+            y += views[k] * (self.indexes == k)
+        return y
 
     def backward(self, gy):
         return Pooling2DGrad(self.mpool2d)(gy)
@@ -683,14 +718,13 @@ class AveragePooling(Function):
 
     def forward(self, x):
         self.input_shape = x.shape
-        swapped = _is_channels_first(x)
-        view = _windows(_swap(x, swapped), self.kernel_size, self.stride, self.pad)
-        y = view[:, :, 0, 0].copy()
-        kh, kw = self.kernel_size
-        for k in range(1, kh * kw):
-            y += view[:, :, k // kw, k % kw]
-        y *= x.dtype.type(1.0 / (kh * kw))
-        return _swap(y, swapped)
+        self.layout = _axis_order(x)
+        views = _pool_slices(x, self.kernel_size, self.stride, self.pad)
+        y = views[0].copy(order="K")
+        for v in views[1:]:
+            y += v
+        y *= y.dtype.type(1.0 / len(views))
+        return y
 
     def backward(self, gy):
         return AveragePooling2DGrad(self)(gy)
@@ -704,23 +738,17 @@ class AveragePooling2DGrad(Function):
         self.stride = apool2d.stride
         self.pad = apool2d.pad
         self.input_shape = apool2d.input_shape
+        self.layout = apool2d.layout
 
     def forward(self, gy):
         xp = cuda.get_array_module(gy)
-        swapped = _is_channels_first(gy)
-        gy = _swap(gy, swapped)
         kh, kw = self.kernel_size
         g = gy * gy.dtype.type(1.0 / (kh * kw))
-        gx = _scatter_windows(lambda i, j: g, _swap_shape(self.input_shape, swapped),
-                              self.kernel_size, self.stride, self.pad, gy.dtype, xp)
-        return _swap(gx, swapped)
+        return _scatter_windows(lambda i, j: g, self.input_shape, self.kernel_size,
+                                self.stride, self.pad, gy.dtype, xp, self.layout)
 
     def backward(self, ggx):
         return AveragePooling(self.kernel_size, self.stride, self.pad)(ggx)
-
-
-def _swap_shape(shape, swapped):
-    return (shape[1], shape[0]) + tuple(shape[2:]) if swapped else tuple(shape)
 
 
 def pooling(x, kernel_size, stride=1, pad=0):

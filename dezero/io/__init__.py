@@ -77,8 +77,13 @@ def save_arrays(path, arrays: dict, *, op: str = "save_arrays") -> str:
                             "can be saved")
         host[key] = cuda.as_numpy(array)
     if _is_safetensors(path):
-        blob = encode_safetensors(host, op)
-        atomic_write(path, lambda f: f.write(blob), op=op)
+        chunks = encode_safetensors(host, op)
+
+        def write(f):
+            for chunk in chunks:
+                f.write(chunk)
+
+        atomic_write(path, write, op=op)
     else:
         atomic_write(path, lambda f: write_npz(f, host), op=op)
     return path

@@ -45,15 +45,26 @@ def _data_start(blob) -> int:
     return 8 + int.from_bytes(blob[:8], "little")
 
 
-def encode_safetensors(arrays: dict, op: str = "save_weights") -> bytes:
-    """The bytes of a ``.safetensors`` file holding ``{key: numpy array}``."""
+def encode_safetensors(arrays: dict, op: str = "save_weights") -> list:
+    """The bytes of a ``.safetensors`` file holding ``{key: numpy array}``, as chunks.
+
+    The library lays out the tensors; the header is then rewritten with the SHA-256 of the
+    data section added to ``__metadata__`` (offsets are relative to the data section, so
+    they do not change), and the data section is passed on without another copy.
+    """
     st = _library(op)
     # (not np.ascontiguousarray: it turns 0-d arrays into shape (1,))
     tensors = {k: a if a.flags.c_contiguous else a.copy(order="C") for k, a in arrays.items()}
-    # The data section does not depend on the metadata, so serialise once to hash it.
     plain = st.save(tensors)
-    digest = hashlib.sha256(memoryview(plain)[_data_start(plain):]).hexdigest()
-    return st.save(tensors, metadata={_CHECKSUM_KEY: digest})
+    start = _data_start(plain)
+    data = memoryview(plain)[start:]
+    header = json.loads(bytes(plain[8:start]).decode("utf-8"))
+    metadata = dict(header.get("__metadata__") or {})
+    metadata[_CHECKSUM_KEY] = hashlib.sha256(data).hexdigest()
+    header["__metadata__"] = metadata
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # keep the data section 8-byte aligned, as the library does
+    return [len(text).to_bytes(8, "little"), text, data]
 
 
 def _no_duplicates(pairs):

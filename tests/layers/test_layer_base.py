@@ -273,6 +273,21 @@ def test_running_statistics_are_saved(tmp_path):
     np.testing.assert_array_equal(dst.block.bn.avg_var.data, src.block.bn.avg_var.data)
 
 
+def test_saving_never_moves_the_model(tmp_path, monkeypatch):
+    # the original called self.to_cpu() in save_weights; the GPU case itself is below
+    net = _trained()
+
+    def moved(*args):
+        raise AssertionError("save_weights moved a parameter")
+
+    monkeypatch.setattr(L.Layer, "to_cpu", moved)
+    monkeypatch.setattr(Variable, "to_cpu", moved)
+    monkeypatch.setattr(Variable, "to_gpu", moved)
+    data = [p.data for p in net.params()]
+    net.save_weights(tmp_path / "w")
+    assert all(p.data is d for p, d in zip(net.params(), data))
+
+
 @pytest.mark.gpu
 def test_saving_a_gpu_model_leaves_it_on_the_gpu(tmp_path):
     import cupy

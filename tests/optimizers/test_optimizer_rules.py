@@ -1,4 +1,6 @@
 """Update rules (NumPy references and torch.optim), the base class, hooks and state."""
+import math
+
 import numpy as np
 import pytest
 
@@ -89,6 +91,26 @@ def test_book_rules_match_numpy_reference(make, ref):
     W, b = _run(opt, model, grads)
     np.testing.assert_allclose(W, ref(W0, [g[0] for g in grads]), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(b, ref(b0, [g[1] for g in grads]), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("grad_dtype", [np.float32, np.float64])
+def test_adam_float32_is_bit_identical_to_the_plain_formulas(grad_dtype):
+    model = Toy(np.float32)
+    p, q = model.W.data.copy(), model.sub.b.data.copy()
+    grads = _grads(5, grad_dtype)
+    opt = optimizers.Adam(0.01).setup(model)
+    W, b = _run(opt, model, grads)
+    for data, ref, k in ((W, p, 0), (b, q, 1)):
+        m = np.zeros_like(ref)
+        v = np.zeros_like(ref)
+        for t, g in enumerate(grads, start=1):
+            g = g[k]
+            m += (1 - 0.9) * (g - m)
+            v += (1 - 0.999) * (g * g - v)
+            lr = opt.alpha * math.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)  # a Python float
+            ref -= lr * m / (np.sqrt(v) + 1e-8)
+        assert data.dtype == np.float32
+        np.testing.assert_array_equal(data, ref)
 
 
 def test_defaults_follow_the_contract():
