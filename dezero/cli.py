@@ -246,10 +246,13 @@ def train(args) -> dict:
     if args.graph:
         x, t = next(iter(DataLoader(test_set, 1, shuffle=False, gpu=args.gpu)))
         graph = os.path.join(out, "graph.png")
-        save_graph(model, x, t, graph)
+        try:
+            save_graph(model, x, t, graph)
+        except RuntimeError as e:  # dot failed; the weights and plot are already saved
+            raise CLIError(str(e)) from e
         print(f"graph     {graph}")
     elapsed = time.perf_counter() - start
-    final = history[-1] if history else {"test_acc": float("nan")}
+    final = history[-1]
     print(f"done in {elapsed:.1f} s")
     print(f"test accuracy: {final['test_acc']:.4f}")
     return dict(final, seconds=elapsed, out=out)
@@ -264,13 +267,6 @@ def _positive_int(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
@@ -309,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=_sizes, default=[100],
                    help="hidden layer sizes of the MLP, e.g. 128,64; the CNN's fc width "
                         "(default: 100)")
-    p.add_argument("--epochs", type=_non_negative_int, default=None,
+    p.add_argument("--epochs", type=_positive_int, default=None,
                    help="passes over the training set (default: 20 for mlp, 12 for cnn)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="(default: 32)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="(default: adam)")
@@ -339,7 +335,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
-    except (CLIError, DatasetDownloadError, DatasetIntegrityError, ImportError) as e:
+    except (CLIError, DatasetDownloadError, DatasetIntegrityError, ImportError, OSError) as e:
         print(f"dezero {args.command}: error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -440,7 +440,7 @@ def _zeros_for_output(func, index, output):
     return Variable(xp.zeros(shape, dtype=dtype))
 
 
-def _output_grads(func, grads, retain_grad, claimed, create_graph):
+def _output_grads(func, grads, root, retain_grad, claimed, create_graph):
     """The gradients of a multi-output function's outputs; zeros for unused ones."""
     gys = []
     for i, ref in enumerate(func.outputs):
@@ -451,10 +451,10 @@ def _output_grads(func, grads, retain_grad, claimed, create_graph):
         else:
             gy = _as_grad(gy)
         if y is not None:
-            if retain_grad:
-                gy = y.grad = _claim(gy, claimed, create_graph)
-            else:
+            if not retain_grad:
                 y.grad = None
+            elif y is not root:  # root keeps its seed
+                gy = y.grad = _claim(gy, claimed, create_graph)
         gys.append(gy)
     return gys
 
@@ -472,9 +472,16 @@ def _count_error(func, n_grads):
     return None
 
 
-def _shape_error(func, index, got, expected):
-    return ValueError(f"Function {type(func).__name__!r} returned an invalid gradient at index "
-                      f"{index} - got {got} but expected shape {expected}")
+def _shape_error(func, gxs):
+    """ValueError for the first gradient whose shape differs from its input's."""
+    for index, (x, g) in enumerate(zip(func.inputs, gxs)):
+        if g is None or x.data is None:
+            continue
+        got = g.data.shape if isinstance(g, Variable) else np.shape(g)
+        if got != x.data.shape:
+            return ValueError(f"Function {type(func).__name__!r} returned an invalid gradient "
+                              f"at index {index} - got {got} but expected shape {x.data.shape}")
+    return ValueError(f"Function {type(func).__name__!r} returned an invalid gradient")
 
 
 def _claim(gx, claimed, create_graph):
@@ -529,16 +536,16 @@ def _run_backward(root, seed, retain_grad, create_graph):
             gy = grads.pop(y)
             if gy.__class__ is not Variable:
                 gy = _as_grad(gy)
-            if retain_grad:
-                gy = y.grad = _claim(gy, claimed, create_graph)
-            else:
+            if not retain_grad:
                 y.grad = None
+            elif y is not root:  # root keeps its seed
+                gy = y.grad = _claim(gy, claimed, create_graph)
             try:
                 gxs = f.backward(gy)
             except Exception as exc:
                 _add_context(exc, f, "backward", [gy.data])
         else:
-            gys = _output_grads(f, grads, retain_grad, claimed, create_graph)
+            gys = _output_grads(f, grads, root, retain_grad, claimed, create_graph)
             try:
                 gxs = f.backward(*gys)
             except Exception as exc:
@@ -550,9 +557,7 @@ def _run_backward(root, seed, retain_grad, create_graph):
             error = _count_error(f, len(gxs))
             if error is not None:
                 raise error
-        i = -1
         for x, gx in zip(inputs, gxs):
-            i += 1
             if gx is None:
                 continue
             if gx.__class__ is not Variable:
@@ -560,7 +565,7 @@ def _run_backward(root, seed, retain_grad, create_graph):
             gdata = gx.data
             xdata = x.data
             if xdata is not None and gdata.shape != xdata.shape:
-                raise _shape_error(f, i, gdata.shape, xdata.shape)
+                raise _shape_error(f, gxs)
             old = grads.get(x)
             if old is None:
                 grads[x] = gx

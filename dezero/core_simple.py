@@ -107,16 +107,28 @@ class Variable:
         seen = {self.creator}
         counter = 0
         leaves = []
+        owned = {id(seed)}  # arrays already held by some .grad: never shared
+
+        def claim(g):
+            if id(g) in owned or g.base is not None:
+                g = g.copy()
+            owned.add(id(g))
+            return g
+
         while heap:
             f = heapq.heappop(heap)[2]
             gys = []
-            for ref in f.outputs:
+            for i, ref in enumerate(f.outputs):
                 y = ref()
                 gy = grads.pop(y, None) if y is not None else None
-                if gy is None:
-                    gy = np.zeros_like(y.data) if y is not None else None
+                if gy is None:  # an unused output contributes zeros
+                    shape, dtype = f._output_meta[i]
+                    gy = np.zeros(shape, dtype=dtype)
                 if y is not None:
-                    y.grad = gy if retain_grad else None
+                    if not retain_grad:
+                        y.grad = None
+                    elif y is not self:  # self keeps its seed
+                        gy = y.grad = claim(gy)
                 gys.append(gy)
             gxs = f.backward(*gys)
             if not isinstance(gxs, tuple):
@@ -128,6 +140,9 @@ class Variable:
                 if gx is None:
                     continue
                 gx = np.asarray(gx)
+                if gx.shape != x.data.shape and x.data.ndim == 0:
+                    # A scalar operand (x * 2.0) meets an array: its gradient is the sum.
+                    gx = np.asarray(gx.sum(dtype=gx.dtype))
                 if gx.shape != x.data.shape:
                     raise ValueError(f"Function {type(f).__name__!r} returned an invalid "
                                      f"gradient at index {i} - got {gx.shape} but expected "
@@ -142,14 +157,10 @@ class Variable:
                         seen.add(x.creator)
                         counter -= 1
                         heapq.heappush(heap, (-x.creator.generation, counter, x.creator))
-        owned = {id(seed)}
         for x in leaves:
             gx = grads[x]
             if x.grad is None:
-                if id(gx) in owned or gx.base is not None:
-                    gx = gx.copy()
-                owned.add(id(gx))
-                x.grad = gx
+                x.grad = claim(gx)
             else:
                 x.grad = np.asarray(x.grad + gx)
 
@@ -186,6 +197,7 @@ class Function:
                 output.set_creator(self)
             self.inputs = inputs
             self.outputs = [weakref.ref(output) for output in outputs]
+            self._output_meta = [(y.shape, y.dtype) for y in (o.data for o in outputs)]
         return outputs if len(outputs) > 1 else outputs[0]
 
     def forward(self, *xs):

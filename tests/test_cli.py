@@ -112,7 +112,7 @@ def test_gpu_without_device_is_a_clear_error(tmp_path, capsys):
     assert code == 1 and "GPU" in err
 
 
-@pytest.mark.parametrize("argv", [["train", "--epochs", "-1"], ["train", "--lr", "0"],
+@pytest.mark.parametrize("argv", [["train", "--epochs", "0"], ["train", "--lr", "0"],
                                   ["train", "--model", "rnn"], ["train", "--hidden", "a,b"],
                                   ["train", "--batch-size", "0"]])
 def test_bad_options_exit_2(argv, capsys):

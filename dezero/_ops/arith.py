@@ -115,14 +115,24 @@ def _check_operand(op, name, c):
 
 
 def _binary(cls, x0, x1, op, swap=False):
-    if type(x1) is not Variable:
-        _check_operand(op, "x1", x1)
-    if type(x0) is not Variable:
-        _check_operand(op, "x0", x0)
-    v0, v1, need0, need1 = as_operand_pair(x0, x1)
     f = cls()
-    if not (need0 and need1):
-        f.needs_grad = (need1, need0) if swap else (need0, need1)
+    # Fast paths for the two commonest cases (per-op overhead, see benchmarks/bench_engine.py):
+    # two Variables, and a Variable of floats with a Python number (rule D2: the number takes
+    # the Variable's dtype, as in operand_array).
+    if type(x0) is Variable and type(x1) is Variable:
+        v0, v1 = x0, x1
+    elif (type(x0) is Variable and type(x1) in (float, int) and type(x0.data) is np.ndarray
+          and x0.data.dtype.kind == "f"):
+        v0, v1 = x0, Variable(np.asarray(x1, dtype=x0.data.dtype))
+        f.needs_grad = (False, True) if swap else (True, False)
+    else:
+        if type(x1) is not Variable:
+            _check_operand(op, "x1", x1)
+        if type(x0) is not Variable:
+            _check_operand(op, "x0", x0)
+        v0, v1, need0, need1 = as_operand_pair(x0, x1)
+        if not (need0 and need1):
+            f.needs_grad = (need1, need0) if swap else (need0, need1)
     try:
         return f(v1, v0) if swap else f(v0, v1)
     except (TypeError, ValueError) as exc:

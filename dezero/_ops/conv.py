@@ -102,6 +102,8 @@ def _axis_order(a):
 def _zeros(shape, dtype, order, xp):
     """Zeros of ``shape`` laid out in memory in the axis ``order`` (see ``_axis_order``)."""
     buf = xp.zeros(tuple(shape[a] for a in order), dtype=dtype)
+    if tuple(order) == tuple(range(len(shape))):
+        return buf  # not a view: the engine need not copy it as a leaf's gradient
     return buf.transpose(tuple(int(i) for i in np.argsort(order)))
 
 
@@ -191,13 +193,13 @@ def _blocks(n, per_image, xp):
 
 
 class _Cols:
-    """Column blocks ``(m*OH*OW, C*KH*KW)`` (rows (n, oh, ow), columns (c, kh, kw)) of an
+    """Column blocks ``(C*KH*KW, m*OH*OW)`` (rows (c, kh, kw), columns (n, oh, ow)) of an
     image batch, filled by KH*KW slice copies into one reused buffer. Positions on the
     padding are never written, so they stay zero and no padded image is made."""
 
     def __init__(self, x, kernel, stride, pad, out_size):
         self.xp = cuda.get_array_module(x)
-        self.x_t = x.transpose(0, 2, 3, 1)  # (N, H, W, C): channels next to the kernel axes
+        self.x_t = x.transpose(1, 0, 2, 3)  # (C, N, H, W): rows of W values are copied
         self.kernel = kernel
         self.out_size = out_size
         self.offsets = _offsets(kernel, stride, pad, x.shape[2:], out_size)
@@ -211,62 +213,74 @@ class _Cols:
 
     def fill(self, n0, n1):
         m = n1 - n0
-        if self.buf is None or self.buf.shape[0] != m:
-            c = self.x_t.shape[3]
-            self.buf = self.xp.zeros((m,) + self.out_size + (c,) + self.kernel,
+        if self.buf is None or self.buf.shape[3] != m:
+            c = self.x_t.shape[0]
+            self.buf = self.xp.zeros((c,) + self.kernel + (m,) + self.out_size,
                                      dtype=self.x_t.dtype)
         col = self.buf
         for i, j, (wh, ww), (ih, iw) in self.offsets:
-            col[:, wh, ww, :, i, j] = self.x_t[n0:n1, ih, iw]
-        return col.reshape(-1, self.ckk)
+            col[:, i, j, :, wh, ww] = self.x_t[:, n0:n1, ih, iw]
+        return col.reshape(self.ckk, -1)
 
 
 def _matmul_into(xp, a, b, out):
     """``out[...] = a @ b`` (written in place by BLAS on NumPy)."""
     if xp is np:
-        np.dot(a, b, out=out)
+        np.matmul(a, b, out=out)
     else:
         out[...] = a @ b
 
 
-def _rows(a, n0, n1):
-    """Images n0..n1 of ``a (N, C, H, W)`` as a ``(m*H*W, C)`` matrix (a view for a
-    channels-last array, else a copy)."""
-    return a[n0:n1].transpose(0, 2, 3, 1).reshape(-1, a.shape[1])
+def _channel_rows(a, n0, n1):
+    """Images n0..n1 of ``a (N, C, H, W)`` as a ``(C, m*H*W)`` matrix (a view for a
+    channels-first array such as conv2d's output in blocks, else a copy)."""
+    return a[n0:n1].transpose(1, 0, 2, 3).reshape(a.shape[1], -1)
 
 
 def _conv_forward(x, W, b, stride, pad):
-    """y (N, OH, OW, OC) = cols (N*OH*OW, C*KH*KW) @ W (OC, C*KH*KW)^T + b, block by block.
+    """conv2d on arrays: ``(N, OC, OH, OW)``, a view of a channels-last or channels-first
+    buffer.
 
-    This is Chainer's ``tensordot(col, W, ((1, 2, 3), (1, 2, 3)))``: the same matrices in
-    the same layouts, so the float32 results are the same bits.
+    A problem that fits one block runs exactly Chainer's
+    ``tensordot(col, W, ((1, 2, 3), (1, 2, 3)))`` on the 6-D columns plus ``rollaxis``, so
+    its float32 result has the same bits (the book's tests compare with Chainer). A bigger
+    one goes block by block, ``W (OC, C*KH*KW) @ cols (C*KH*KW, m*OH*OW)`` into an
+    ``(OC, N, OH, OW)`` buffer: each output element is the same dot product over
+    (c, kh, kw), but BLAS may sum it in another order, so it can differ from Chainer's in
+    the last bits.
     """
     xp = cuda.get_array_module(x)
     n = x.shape[0]
     oc, _, kh, kw = W.shape
     out_size = (get_conv_outsize(x.shape[2], kh, stride[0], pad[0]),
                 get_conv_outsize(x.shape[3], kw, stride[1], pad[1]))
-    dtype = xp.result_type(x, W) if b is None else xp.result_type(x, W, b)
-    y = xp.empty((n,) + out_size + (oc,), dtype=dtype)
-    # (C*KH*KW, OC) exactly as tensordot builds it: its strides choose NumPy's BLAS call
-    Wt = W.transpose(1, 2, 3, 0).reshape(-1, oc)
-    for n0, n1, col in _Cols(x, (kh, kw), stride, pad, out_size):
-        yb = y[n0:n1].reshape(-1, oc)
-        _matmul_into(xp, col, Wt, yb)
+    cols = _Cols(x, (kh, kw), stride, pad, out_size)
+    if len(cols.blocks) == 1:
+        col = xp.ascontiguousarray(_windows(x, (kh, kw), stride, pad))
+        y = xp.tensordot(col, W, ((1, 2, 3), (1, 2, 3)))
         if b is not None:
-            yb += b
-    return y
+            y += b
+        return y.transpose(0, 3, 1, 2)
+    dtype = xp.result_type(x, W) if b is None else xp.result_type(x, W, b)
+    y = xp.empty((oc, n) + out_size, dtype=dtype)
+    Wm = W.reshape(oc, -1)
+    for n0, n1, col in cols:
+        yb = y[:, n0:n1].reshape(oc, -1)  # a view: each channel's rows are contiguous
+        _matmul_into(xp, Wm, col, yb)
+        if b is not None:
+            yb += b.reshape(-1, 1)
+    return y.transpose(1, 0, 2, 3)
 
 
 def _conv_grad_w(x, gy, kernel, stride, pad):
-    """gW (OC, C, KH, KW) = sum over blocks of gy (m*OH*OW, OC)^T @ cols (m*OH*OW, C*KH*KW)."""
+    """gW (OC, C, KH, KW) = sum over blocks of cols (C*KH*KW, m*OH*OW) @ gy (OC, m*OH*OW)^T."""
     xp = cuda.get_array_module(x)
     c = x.shape[1]
     oc, oh, ow = gy.shape[1:]
     kh, kw = kernel
     gWt = None
     for n0, n1, col in _Cols(x, kernel, stride, pad, (oh, ow)):
-        part = col.T @ _rows(gy, n0, n1)  # (C*KH*KW, OC)
+        part = col @ _channel_rows(gy, n0, n1).T  # (C*KH*KW, OC)
         if gWt is None:
             gWt = part
         else:
@@ -275,27 +289,30 @@ def _conv_grad_w(x, gy, kernel, stride, pad):
 
 
 def _deconv_forward(x, W, b, stride, pad, outsize):
-    """y (N, OH, OW, OC): per block, cols (m*H*W, OC*KH*KW) = x (m*H*W, C) @ W (C, OC*KH*KW),
-    then the windows are added into y (col2im)."""
+    """deconv2d on arrays: ``(N, OC, OH, OW)``, a view of an ``(OC, N, OH, OW)`` buffer.
+
+    Per block, cols (OC*KH*KW, m*H*W) = W (C, OC*KH*KW)^T @ x (C, m*H*W), as Chainer's
+    ``tensordot(W, x, (0, 1))``; then each kernel offset's slice is added into y (col2im).
+    """
     xp = cuda.get_array_module(x)
     n, c, h, w = x.shape
     _, oc, kh, kw = W.shape
     offsets = _offsets((kh, kw), stride, pad, outsize, (h, w))
     dtype = xp.result_type(x, W) if b is None else xp.result_type(x, W, b)
-    y = xp.zeros((n,) + tuple(outsize) + (oc,), dtype=dtype)
-    Wm = W.reshape(c, -1)
+    y = xp.zeros((oc, n) + tuple(outsize), dtype=dtype)
+    Wt = W.reshape(c, -1).T
     cols = None
     for n0, n1 in _blocks(n, oc * kh * kw * h * w, xp):
-        if cols is None or cols.shape[0] != (n1 - n0) * h * w:
-            cols = xp.empty(((n1 - n0) * h * w, oc * kh * kw), dtype=dtype)
-        _matmul_into(xp, _rows(x, n0, n1), Wm, cols)
-        col = cols.reshape(n1 - n0, h, w, oc, kh, kw)
-        yb = y[n0:n1]
+        if cols is None or cols.shape[1] != (n1 - n0) * h * w:
+            cols = xp.empty((oc * kh * kw, (n1 - n0) * h * w), dtype=dtype)
+        _matmul_into(xp, Wt, _channel_rows(x, n0, n1), cols)
+        col = cols.reshape(oc, kh, kw, n1 - n0, h, w)
+        yb = y[:, n0:n1]
         for i, j, (wh, ww), (ih, iw) in offsets:
-            yb[:, ih, iw] += col[:, wh, ww, :, i, j]
+            yb[:, :, ih, iw] += col[:, i, j, :, wh, ww]
     if b is not None:
-        y += b
-    return y
+        y += b.reshape(-1, 1, 1, 1)
+    return y.transpose(1, 0, 2, 3)
 
 
 def im2col_array(img, kernel_size, stride, pad, to_matrix=True):
@@ -306,13 +323,13 @@ def im2col_array(img, kernel_size, stride, pad, to_matrix=True):
     one strided window view of the zero-padded image, then one copy.
     """
     kernel, stride, pad = pair(kernel_size), pair(stride), pair(pad)
-    xp = cuda.get_array_module(img)
     view = _windows(img, kernel, stride, pad)
     if to_matrix:
         n, c, kh, kw, oh, ow = view.shape
-        return xp.ascontiguousarray(view.transpose(0, 4, 5, 1, 2, 3)).reshape(
-            n * oh * ow, c * kh * kw)
-    return xp.ascontiguousarray(view)
+        col = cuda.get_array_module(img).empty((n * oh * ow, c * kh * kw), dtype=img.dtype)
+        col.reshape(n, oh, ow, c, kh, kw)[...] = view.transpose(0, 4, 5, 1, 2, 3)
+        return col
+    return view.copy()  # a new array even where a view of img would do (1x1 kernels)
 
 
 def col2im_array(col, img_shape, kernel_size, stride, pad, to_matrix=True):
@@ -439,8 +456,7 @@ class Conv2d(Function):
 
     def forward(self, x, W, b=None):
         self.kernel_size = W.shape[2:]
-        # the (N, OH, OW, OC) result seen as (N, OC, OH, OW), as Chainer's rollaxis gives
-        return _conv_forward(x, W, b, self.stride, self.pad).transpose(0, 3, 1, 2)
+        return _conv_forward(x, W, b, self.stride, self.pad)
 
     def backward(self, gy):
         x, W = self.inputs[:2]
@@ -466,8 +482,7 @@ class Deconv2d(Function):
         if self.outsize is None:
             self.outsize = (get_deconv_outsize(h, kh, self.stride[0], self.pad[0]),
                             get_deconv_outsize(w, kw, self.stride[1], self.pad[1]))
-        return _deconv_forward(x, W, b, self.stride, self.pad, self.outsize).transpose(
-            0, 3, 1, 2)
+        return _deconv_forward(x, W, b, self.stride, self.pad, self.outsize)
 
     def backward(self, gy):
         x, W = self.inputs[:2]
@@ -675,7 +690,15 @@ class Pooling2DGrad(Function):
     def forward(self, gy):
         xp = cuda.get_array_module(gy)
         indexes = self.indexes
-        kw = self.kernel_size[1]
+        (kh, kw), (sh, sw), pad = self.kernel_size, self.stride, self.pad
+        if sh >= kh and sw >= kw and pad == (0, 0):
+            # windows do not overlap: write each offset's share straight into place
+            gx = _zeros(self.input_shape, gy.dtype, self.layout, xp)
+            oh, ow = gy.shape[2:]
+            for k, view in enumerate(_window_slices(gx, self.kernel_size, self.stride,
+                                                    (oh, ow))):
+                xp.multiply(gy, indexes == k, out=view)
+            return gx
 
         def part(i, j):
             return gy * (indexes == i * kw + j)

@@ -391,3 +391,14 @@ def test_config_is_restored_after_a_failing_pass():
     with pytest.raises(ValueError):
         y.backward(create_graph=True)
     assert dezero.Config.enable_backprop is True
+
+
+def test_retain_grad_keeps_the_seed_object_itself():
+    x = Variable(np.array([1.0, 2.0]))
+    y = x + x
+    seed = Variable(np.array([1.0, 3.0]))
+    y.grad = seed
+    y.backward(retain_grad=True)
+    assert y.grad is seed
+    np.testing.assert_array_equal(x.grad.data, [2.0, 6.0])
+    assert not np.shares_memory(x.grad.data, seed.data)

@@ -157,3 +157,40 @@ def test_deep_chain_has_no_recursion():
         y = y + x
     y.backward()
     assert x.grad == 20_001.0
+
+
+def test_retained_gradients_never_alias():
+    a, b = cs.Variable(np.ones(2)), cs.Variable(np.ones(2))
+    t = a + b
+    y = t + a
+    y.backward(retain_grad=True)
+    grads = [v.grad for v in (a, b, t, y)]
+    for i, g in enumerate(grads):
+        for h in grads[i + 1:]:
+            assert g is not h and not np.shares_memory(g, h)
+
+
+def test_unused_and_dropped_outputs_contribute_zeros():
+    class Split(cs.Function):
+        def forward(self, x):
+            return x[:2] * 1.0, x[2:] * 1.0
+
+        def backward(self, g0, g1):
+            return np.concatenate([g0, g1])
+
+    x = cs.Variable(np.arange(4.0))
+    a = Split()(x)[0]  # the second output is dropped at once
+    y = a * 2.0
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0, 0.0, 0.0])
+
+
+def test_scalar_operands_with_arrays():
+    x = cs.Variable(np.array([1.0, 2.0, 3.0]))
+    w = cs.Variable(np.array(2.0))
+    y = x * w + 1.0
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0, 2.0])
+    assert w.grad.shape == () and w.grad == 6.0
+    with pytest.raises(ValueError, match="invalid gradient"):
+        (cs.Variable(np.ones((2, 3))) + cs.Variable(np.ones(3))).backward()
