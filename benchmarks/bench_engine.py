@@ -244,9 +244,11 @@ def main(argv=None):
                         help="one process per case, 1 thread, no 1,000,000-deep chain")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per case")
+    parser.add_argument("--chains", type=int, nargs="+", default=[100_000, 1_000_000],
+                        help="depths of the deep-chain case")
     parser.add_argument("--out", default=None, help="JSON path (default results/engine.json)")
     args = parser.parse_args(argv)
-    threads, repeats, chains = args.threads, args.repeats, [100_000, 1_000_000]
+    threads, repeats, chains = args.threads, args.repeats, args.chains
     if args.quick:
         threads, repeats, chains = [1], 1, [100_000]
     results = run_all(threads, repeats, chains)

@@ -48,7 +48,16 @@ class Config(metaclass=_ConfigMeta):
 
 @contextlib.contextmanager
 def using_config(name: str, value):
-    """Set ``Config.<name>`` to ``value`` inside the block; restore it afterwards."""
+    """Set ``Config.<name>`` to ``value`` inside the block; restore it afterwards.
+
+    The old value comes back even when the block raises. Only the current thread sees
+    the change.
+
+    Raises
+    ------
+    AttributeError
+        For a name that is not a setting of ``Config``.
+    """
     old_value = getattr(Config, name)  # raises AttributeError for an unknown name
     setattr(Config, name, value)
     try:
@@ -351,8 +360,26 @@ def _check_same_device(func, xs):
 class Function:
     """Base class of differentiable operations.
 
-    Subclasses define ``forward(*xs)`` on raw arrays and ``backward(*gys)`` on
-    Variables, returning one gradient per input.
+    Subclasses define ``forward(*xs)``, which gets ndarrays and returns an array or a tuple
+    of arrays, and ``backward(*gys)``, which gets one gradient Variable per output and
+    returns one gradient (or a tuple or list with one per input): a Variable, an ndarray,
+    or None for "no gradient". Calling the function records the graph unless
+    ``Config.enable_backprop`` is off: ``inputs`` (a list of Variables), ``outputs``
+    (a list of weak references) and ``generation``.
+
+    Examples
+    --------
+    >>> class Square(Function):
+    ...     def forward(self, x):
+    ...         return x ** 2
+    ...     def backward(self, gy):
+    ...         x, = self.inputs
+    ...         return 2 * x * gy
+    >>> x = Variable(np.array(3.0))
+    >>> y = Square()(x)
+    >>> y.backward()
+    >>> x.grad
+    variable(6.0)
     """
 
     generation = 0

@@ -187,10 +187,16 @@ class Layer:
 
 
 def _scaled_randn(xp, shape, dtype, fan_in):
-    """``randn(*shape)`` cast to ``dtype``, times ``sqrt(1/fan_in)`` in ``dtype`` [D2]."""
+    """``randn(*shape)`` cast to ``dtype``, times ``sqrt(1/fan_in)`` in ``dtype`` [D2].
+
+    Always drawn from NumPy's global RNG (API.md section 0), then copied to ``xp``'s device:
+    a lazy layer that first meets a CuPy batch gets the same weights as on the CPU, so a
+    seeded run gives the same numbers on both devices.
+    """
     dtype = np.dtype(dtype)
     scale = dtype.type(np.sqrt(1 / fan_in))
-    return xp.random.randn(*shape).astype(dtype) * scale
+    W = np.random.randn(*shape).astype(dtype) * scale
+    return W if xp is np else xp.asarray(W)
 
 
 class Linear(Layer):

@@ -167,8 +167,10 @@ class Optimizer:
             state = {}
             for slot in slots:
                 array = found[f"{path}/{slot}"]
-                state[slot] = (cuda.as_cupy(array) if on_gpu
-                               else np.array(cuda.as_numpy(array), copy=True))
+                # Always a copy, on the parameter's device: the state is updated in place,
+                # and must not alias the caller's arrays (nor another optimizer's).
+                state[slot] = (cuda.get_array_module(param.data).array(array, copy=True)
+                               if on_gpu else np.array(cuda.as_numpy(array), copy=True))
             new_state[param] = state
         self._state = new_state
         self._load_extra_state(found)
@@ -454,11 +456,13 @@ class ClipGrad:
         self.max_norm = max_norm
 
     def __call__(self, params):
+        # The squared sums stay on the device and are added in float64 there, so a GPU
+        # model pays one device-to-host copy per update, not one per parameter.
         total = 0.0
         for param in params:
             g = param.grad.data
-            total += float((g * g).sum())
-        total_norm = math.sqrt(total)
+            total = total + (g * g).sum().astype(np.float64)
+        total_norm = math.sqrt(float(total))
         rate = self.max_norm / (total_norm + 1e-6)
         if rate < 1:
             for param in params:

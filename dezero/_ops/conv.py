@@ -8,16 +8,21 @@ Images are ``(N, C, H, W)``; conv weights ``(OC, C, KH, KW)``; deconv weights
 
 How it is fast
 --------------
-The convolutions never build the whole ``(C*KH*KW, N*OH*OW)`` column matrix. They go
-through the batch in blocks of whole images; for each block, KH*KW slice copies fill a
-small, reused column buffer ``(C, KH, KW, m, OH, OW)`` (the padding part stays zero, so no
-padded image is made) and one GEMM contracts it over (C, KH, KW) while it is still in
-cache. Each output element is the same dot product over (c, kh, kw) as Chainer's
-``tensordot(col, W, ((1, 2, 3), (1, 2, 3)))``, with the operands swapped. conv2d returns
-the ``(N, OC, OH, OW)`` view of an ``(OC, N, OH, OW)`` buffer, as Chainer's ``rollaxis``
-does; pooling keeps that channels-first layout, and the backward GEMMs read it for free.
-``col2im`` adds KH*KW slices into the image: the only Python loops are over the kernel
-window (and over batch blocks inside the convolutions), never over pixels.
+``im2col_array`` is one ``as_strided`` window view of the zero-padded image and one copy;
+``col2im_array`` adds KH*KW slices into the image. The only Python loops are over the
+kernel window (and, inside the convolutions, over blocks of whole images), never over
+pixels.
+
+conv2d follows Chainer: 6-D im2col, a contraction over (C, KH, KW), the bias, then the
+channel axis moved. A problem whose columns fit one block (``_BLOCK_ELEMENTS``, the
+book's tests included) runs exactly that, ``tensordot`` and all, so float32 results have
+Chainer's bits. A bigger one never builds the whole column matrix: block by block, KH*KW
+slice copies fill a small reused buffer ``(C, KH, KW, m, OH, OW)`` (padding positions stay
+zero, so no padded image is made) and one GEMM ``W (OC, C*KH*KW) @ cols`` runs while it
+is in cache. Each output element is the same dot product, though BLAS may sum it in
+another order (a last-bit difference from Chainer). Its result is the (N, OC, OH, OW) view
+of an (OC, N, OH, OW) buffer; the backward GEMMs read such a channels-first gradient
+without a copy, and pooling keeps whatever layout it is given (``order='K'``).
 """
 from __future__ import annotations
 
@@ -88,10 +93,12 @@ def _window_args(op, x, kernel_size, stride, pad):
 # =============================================================================
 
 # The convolutions go through the batch in blocks of whole images whose columns take about
-# this many elements (1 MiB of float32): each block is written and read back while in cache,
+# this many elements (4 MiB of float32): each block is written and read back while in cache,
 # and the whole (N*OH*OW, C*KH*KW) matrix is never allocated. Every output element is the
-# same dot product as without blocks (the GEMM's inner dimension is never split).
-_BLOCK_ELEMENTS = 1 << 18
+# same dot product as without blocks (the GEMM's inner dimension is never split). Measured
+# on the benchmark's problem: 1 MiB blocks cost a little with one thread and much more with
+# two (every GEMM call synchronises the BLAS threads); 16 MiB lose the cache.
+_BLOCK_ELEMENTS = 1 << 20
 
 
 def _axis_order(a):
@@ -539,7 +546,16 @@ def conv2d(x, W, b=None, stride=1, pad=0):
 
     Returns
     -------
-    Variable, shape (N, OC, OH, OW) with ``OH = (H + 2*PH - KH) // SH + 1``
+    Variable, shape (N, OC, OH, OW) with ``OH = (H + 2*PH - KH) // SH + 1``. It is a
+    view of a channels-last (or, for large batches, channels-first) buffer, as Chainer's
+    ``rollaxis`` gives.
+
+    Notes
+    -----
+    Computed as Chainer does (6-D im2col, ``tensordot`` over (C, KH, KW), bias, channel
+    axis moved), so small problems, the book's tests among them, give Chainer's float32
+    bits exactly. Large batches are computed in blocks of images without the full column
+    matrix; their results can differ from Chainer's in the last bits.
 
     Raises
     ------

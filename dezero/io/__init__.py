@@ -175,20 +175,28 @@ def raise_problems(source: str, what: str, problems: list) -> None:
 def assign_params(params: dict, arrays: dict, source: str, *, copy: bool = False) -> None:
     """Check ``arrays`` against ``{key: Parameter}`` and, only if all match, assign them.
 
-    A parameter without data accepts any shape with a floating dtype and gets the array on
-    the CPU; others keep their device (CuPy parameters receive a device copy).
+    Parameters keep their device (CuPy parameters receive a device copy). A parameter
+    without data accepts any shape with a floating dtype and goes where the others are: on
+    the GPU when some parameter is there (a lazy layer of a model moved with ``to_gpu()``),
+    else on the CPU.
     """
     expected = {}
     for key, param in params.items():
         data = param.data
         expected[key] = (None, None) if data is None else (data.shape, data.dtype)
     check_arrays(expected, arrays, source)
+    model_on_gpu = any(param.data is not None and cuda.is_cupy_array(param.data)
+                       for param in params.values())
     # Convert everything first, so a failing device copy cannot leave a half-loaded model.
     new_data = []
     for key, param in params.items():
         array = arrays[key]
-        if param.data is not None and cuda.is_cupy_array(param.data):
+        on_gpu = model_on_gpu if param.data is None else cuda.is_cupy_array(param.data)
+        if on_gpu:
+            source_array = array
             array = cuda.as_cupy(array)
+            if copy and array is source_array:  # already on the device: as_cupy did not copy
+                array = array.copy()
         elif copy or not isinstance(array, np.ndarray):
             array = np.array(cuda.as_numpy(array), copy=True)
         new_data.append((param, array))

@@ -13,7 +13,8 @@ What CuPy accepts is accepted: NumPy ufuncs and functions on device arrays dispa
 the device module (``__array_ufunc__``/``__array_function__``), NumPy arrays are copied to
 the device by ``asarray``, in ``__setitem__`` values and as index arrays, and ``float()``,
 ``int()``, ``bool()`` and ``.item()`` synchronise and return Python values. ``add.at`` is
-available (CuPy >= 12.1). ``get()`` returns a NumPy copy.
+available (CuPy >= 12.1). ``get()`` returns a NumPy copy. ``cupy.random`` is its own
+generator, as in CuPy: seeding ``numpy.random`` does not fix it.
 
 ``install(monkeypatch)`` registers the module as ``cupy`` and makes ``dezero.cuda`` see a
 usable device; pytest's monkeypatch undoes both.
@@ -296,11 +297,15 @@ def make_module():
     """A fresh ``cupy`` stand-in module."""
     cp = _Namespace("cupy", np)
     cp.ndarray = ndarray
-    cp.random = _Namespace("cupy.random", np.random)
+    # CuPy's generator is not NumPy's global one: seeding numpy.random does not fix it.
+    # (Seeded apart from any seed a test gives NumPy, so the streams never coincide.)
+    cp.random = _Namespace("cupy.random", np.random.RandomState(20240229))
     lib = types.ModuleType("cupy.lib")
     lib.stride_tricks = _Namespace("cupy.lib.stride_tricks", np.lib.stride_tricks)
     cp.lib = lib
     cp.is_available = lambda: True
+    cp.asnumpy = lambda a, *args, **kwargs: a.get() if isinstance(a, ndarray) else np.asarray(a)
+    cp.get_array_module = lambda *args: cp if any(isinstance(a, ndarray) for a in args) else np
     cp.emulated = True
     return cp
 

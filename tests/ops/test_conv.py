@@ -275,12 +275,14 @@ def test_pooling_gives_a_tie_to_the_first_maximum():
 def test_pooling_backward_chain_is_differentiable():
     x = Variable(np.random.randn(1, 2, 4, 4))
     y = F.pooling(x, 2, 2)
+    gy = Variable(np.random.randn(*y.shape))
+    y.grad = gy
     y.backward(create_graph=True)
     gx = x.grad
     assert isinstance(_made_by(gx), F.Pooling2DGrad)
-    x.cleargrad()
     F.sum(gx * gx).backward(create_graph=True)
-    assert isinstance(_made_by(y.grad) if y.grad is not None else None, (type(None),))
+    assert isinstance(_made_by(gy.grad), F.Pooling2DWithIndexes)
+    np.testing.assert_allclose(gy.grad.data, 2 * gy.data)  # windows do not overlap
     rng = np.random.default_rng(8)
     data = (rng.permutation(32) - 15.5).reshape(1, 2, 4, 4) * 0.1
     check_grad(lambda x: F.pooling(x, 2, 2), data, order=3)
@@ -315,7 +317,9 @@ def test_average_pooling_counts_padding_as_zeros():
 
 def test_max_pooling_pads_with_zeros():
     x = -np.ones((1, 1, 2, 2))
-    np.testing.assert_array_equal(F.pooling(x, 2, 1, 1).data[0, 0], np.zeros((3, 3)))
+    # every window but the middle one holds a padding zero, which beats -1
+    np.testing.assert_array_equal(F.pooling(x, 2, 1, 1).data[0, 0],
+                                  [[0, 0, 0], [0, -1, 0], [0, 0, 0]])
 
 
 # -----------------------------------------------------------------------------
@@ -339,3 +343,28 @@ def test_conv_and_pooling_on_gpu():
     np.testing.assert_allclose(cp.asnumpy(y.data), z.data, rtol=1e-4, atol=1e-5)
     for a, c in zip((xv, Wv, bv), (xc, Wc, bc)):
         np.testing.assert_allclose(cp.asnumpy(a.grad.data), c.grad.data, rtol=1e-4, atol=1e-4)
+
+
+def test_device_agnostic_under_emulated_cupy(monkeypatch):
+    """Run on a strict CuPy stand-in (tests/gpu/emulated_cupy.py): no host conversions."""
+    emulated = pytest.importorskip("gpu.emulated_cupy")
+    cp = emulated.install(monkeypatch)
+    monkeypatch.setattr(conv_ops, "_BLOCK_ELEMENTS", 50)  # several blocks on the host
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 2, 6, 6))
+    W = rng.standard_normal((4, 2, 3, 3))
+    b = rng.standard_normal(4)
+
+    def run(mod, f):
+        vs = [Variable(mod.asarray(a)) for a in (x, W, b)]
+        y = f(*vs)
+        y.backward()
+        return [cuda.as_numpy(a) for a in (y.data, *(v.grad.data for v in vs))]
+
+    for f in [lambda x, W, b: F.pooling(F.conv2d(x, W, b, 1, 1), 3, 1, 1),
+              lambda x, W, b: F.average_pooling(F.conv2d(x, W, b, 2, 1), 2, 1, 1),
+              lambda x, W, b: F.pooling_simple(F.conv2d_simple(x, W, b, 1, 1), 2, 2),
+              lambda x, W, b: F.deconv2d(F.col2im(F.im2col(x, 3, 2, 1), x.shape, 3, 2, 1),
+                                         W.transpose(1, 0, 2, 3), b, stride=2)]:
+        for a, c in zip(run(cp, f), run(np, f)):
+            np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-12)
