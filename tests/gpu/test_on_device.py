@@ -5,6 +5,9 @@ CuPy when a CUDA device is usable. Every test runs the same code twice, on the h
 on ``xp``, from the same seed, and compares: values agree to float32 rounding (GPU
 kernels sum in another order), and everything that should live on the device does.
 """
+import os
+import re
+
 import numpy as np
 import pytest
 
@@ -553,3 +556,23 @@ def test_a_training_step_transfers_once_for_clip_grad(transfers):
     assert seen == [], f"forward/backward copied to the host: {seen}"
     opt.update()
     assert seen == ["__float__"], f"ClipGrad over 6 parameters: one transfer, got {seen}"
+
+
+# -----------------------------------------------------------------------------
+# the example of docs/gpu.md runs as written (for 3 epochs instead of 300)
+# -----------------------------------------------------------------------------
+
+
+def test_the_example_of_docs_gpu_md_runs(xp, tmp_path, monkeypatch, capsys):
+    if xp is np:
+        pytest.skip("the example moves everything to the GPU")
+    path = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "docs", "gpu.md")
+    with open(path, encoding="utf-8") as fh:
+        blocks = re.findall(r"^```python\n(.*?)^```", fh.read(), flags=re.S | re.M)
+    assert len(blocks) == 1 and "range(300)" in blocks[0]
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "gpu_md"}
+    exec(compile(blocks[0].replace("range(300)", "range(3)"), "docs/gpu.md", "exec"), namespace)
+    assert capsys.readouterr().out.startswith("0 ")
+    assert (tmp_path / "spiral.npz").exists()
+    assert all(type(p.data) is np.ndarray for p in namespace["model"].params())
