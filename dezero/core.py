@@ -622,12 +622,16 @@ def _run_backward(root, seed, retain_grad, create_graph):
         gx = grads[x]
         if gx.__class__ is not Variable:
             gx = _as_grad(gx)  # a fresh sum, owned by nobody
-        if x.grad is None:
+        old = x.grad
+        if old is None:
             x.grad = _claim(gx, claimed, create_graph)
-        elif create_graph:
-            x.grad = x.grad + gx
+            continue
+        if not isinstance(old, Variable):  # set by hand as an array
+            old = Variable(old)
+        if create_graph:
+            x.grad = old + gx
         else:
-            x.grad = _as_grad(x.grad.data + gx.data)
+            x.grad = _as_grad(old.data + gx.data)
 
 
 # =============================================================================

@@ -81,8 +81,11 @@ def plot_dot_graph(output, verbose=True, to_file="graph.png"):
         graph_path = os.path.join(tmp, "graph.dot")
         with open(graph_path, "w", encoding="utf-8") as fh:
             fh.write(dot_graph)
-        result = subprocess.run([dot, graph_path, "-T", extension, "-o", to_file],
-                                capture_output=True, text=True)
+        try:
+            result = subprocess.run([dot, graph_path, "-T", extension, "-o", to_file],
+                                    capture_output=True, text=True)
+        except OSError as exc:  # vanished or not executable since shutil.which found it
+            raise RuntimeError(f"plot_dot_graph: could not run Graphviz {dot!r}: {exc}") from exc
     if result.returncode != 0:
         raise RuntimeError(f"plot_dot_graph: dot failed (exit {result.returncode}) writing "
                            f"{to_file!r}: {result.stderr.strip()}")

@@ -3,6 +3,7 @@ import numpy as np
 
 import dezero
 import dezero.functions as F
+from dezero import cuda
 from op_catalogue import Bad, OpSpec, input_errors, labels, normal
 
 # -----------------------------------------------------------------------------
@@ -13,7 +14,8 @@ _SEED = 7
 
 
 def _dropout(x, **kw):
-    np.random.seed(_SEED)
+    # The mask comes from the RNG of x's device (numpy.random or cupy.random).
+    cuda.get_array_module(x).random.seed(_SEED)
     return F.dropout(x, **kw)
 
 
@@ -39,7 +41,8 @@ def _batch_norm(name):
     f = getattr(F, name)
 
     def fn(x, gamma, beta, train=True):
-        mean, var = _running(x.shape[1], x.dtype)
+        xp = cuda.get_array_module(x)
+        mean, var = (xp.asarray(a) for a in _running(x.shape[1], x.dtype))
         with dezero.using_config("train", train):
             return f(x, gamma, beta, mean, var)
     return fn
@@ -94,7 +97,7 @@ BN_SHAPES = [((4, 3), (3,), (3,)), ((2, 3, 2, 2), (3,), (3,))]
 ENTRIES = [
     OpSpec(
         "dropout", _dropout, ref=_dropout_ref, shapes=[((3, 4),), ((2, 3, 4),), ((),)],
-        kwargs_grid=[{}, {"dropout_ratio": 0.2}],
+        kwargs_grid=[{}, {"dropout_ratio": 0.2}], device_rng=True,
         errors=[
             Bad(ValueError, r"^dropout: dropout_ratio must be in \[0, 1\); got 1.0",
                 shapes=((2, 3),), kwargs={"dropout_ratio": 1.0}),

@@ -18,7 +18,9 @@ def _gpu_usable():
 
 
 def _xp_params():
-    params = [pytest.param(np, id="numpy")]
+    # "emulated-cupy" (tests/gpu/emulated_cupy.py) runs on the CPU and refuses what CuPy
+    # refuses, so device hazards show up without a GPU; real CuPy runs where usable.
+    params = [pytest.param(np, id="numpy"), pytest.param("emulated", id="emulated-cupy")]
     try:
         usable = _gpu_usable()
     except Exception:
@@ -34,8 +36,12 @@ def _xp_params():
 
 
 @pytest.fixture(params=_xp_params())
-def xp(request):
-    """numpy, and cupy when a GPU is usable: one test body covers both devices."""
+def xp(request, monkeypatch):
+    """numpy, the emulated CuPy, and cupy when a GPU is usable: one body for every device."""
+    if isinstance(request.param, str):
+        from gpu import emulated_cupy
+
+        return emulated_cupy.install(monkeypatch)
     return request.param
 
 
@@ -48,9 +54,10 @@ def _seed_and_defaults():
 def pytest_collection_modifyitems(config, items):
     has_dot = shutil.which("dot") is not None
     for item in items:
-        if "graphviz" in item.keywords and not has_dot:
+        # get_closest_marker, not item.keywords: folder names (tests/gpu) are keywords too.
+        if item.get_closest_marker("graphviz") is not None and not has_dot:
             item.add_marker(pytest.mark.skip(reason="Graphviz 'dot' is not installed"))
-        if "gpu" in item.keywords:
+        if item.get_closest_marker("gpu") is not None:
             try:
                 usable = _gpu_usable()
             except Exception:

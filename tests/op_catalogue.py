@@ -187,6 +187,9 @@ class OpSpec:
     torch: Callable | None = None
     errors: Sequence[Bad] = ()
     keeps_dtype: bool = True
+    # True when the op draws from the device's RNG: its forward is compared with the
+    # NumPy reference on NumPy only (cupy.random draws other numbers).
+    device_rng: bool = False
     note: str = ""
     extra_cases: Sequence[tuple] = ()
     fwd_atol: float = 1e-12

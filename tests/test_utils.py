@@ -269,3 +269,12 @@ def test_pair_and_conv_sizes():
     assert utils.get_conv_outsize(4, 3, 1, 1) == 4
     assert utils.get_conv_outsize(7, 3, 2, 0) == 3
     assert utils.get_deconv_outsize(4, 3, 2, 1) == 7
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses file modes of POSIX")
+def test_plot_dot_graph_with_a_dot_that_cannot_run(tmp_path, monkeypatch):
+    script = _fake_dot(tmp_path, "exit 0\n")
+    script.write_bytes(b"\x7fELF-not-really")  # executable bit set, but not a program
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RuntimeError, match="could not run Graphviz"):
+        utils.plot_dot_graph(Variable(np.array(1.0)) * 2.0, to_file=str(tmp_path / "g.png"))

@@ -77,7 +77,23 @@ class ReLU(Function):
         return cuda.get_array_module(x).maximum(x, 0)
 
     def backward(self, gy):
-        return gy * (self.inputs[0].data > 0)
+        return ReLUGrad(self.inputs[0].data > 0)(gy)
+
+
+class ReLUGrad(Function):
+    """gx = gy * mask for a constant 0/1 ``mask`` (relu's x > 0): one node, one product.
+
+    Linear in gy, so its backward is itself with the same mask (relu'' = 0).
+    """
+
+    def __init__(self, mask):
+        self.mask = mask
+
+    def forward(self, gy):
+        return gy * self.mask
+
+    def backward(self, ggx):
+        return ReLUGrad(self.mask)(ggx)
 
 
 def relu(x: ArrayLike) -> Variable:

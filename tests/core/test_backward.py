@@ -402,3 +402,33 @@ def test_retain_grad_keeps_the_seed_object_itself():
     assert y.grad is seed
     np.testing.assert_array_equal(x.grad.data, [2.0, 6.0])
     assert not np.shares_memory(x.grad.data, seed.data)
+
+
+def test_a_leaf_grad_set_by_hand_as_an_array_accumulates():
+    x = Variable(np.array([1.0, 2.0]))
+    x.grad = np.array([10.0, 10.0])
+    (x * 3.0).backward()
+    assert isinstance(x.grad, Variable)
+    np.testing.assert_array_equal(x.grad.data, [13.0, 13.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(), (3,)])
+def test_many_uses_sum_exactly_and_keep_the_dtype(dtype, shape):
+    x = Variable(np.full(shape, 0.5, dtype=dtype))
+    y = x
+    for _ in range(9):
+        y = y + x  # x receives 10 gradients, summed inside the pass
+    y.backward()
+    assert x.grad.dtype == dtype and x.grad.shape == shape
+    assert type(x.grad.data) is np.ndarray
+    np.testing.assert_array_equal(x.grad.data, np.full(shape, 10.0, dtype=dtype))
+    y.backward()
+    np.testing.assert_array_equal(x.grad.data, np.full(shape, 20.0, dtype=dtype))
+
+
+def test_mixed_dtype_gradients_sum_like_numpy():
+    x = Variable(np.array(1.0, dtype=np.float32))
+    y = x * np.array(2.0) + x  # float64 branch and float32 branch meet in x
+    y.backward()
+    assert x.grad.dtype == np.float64 and x.grad.data == 3.0

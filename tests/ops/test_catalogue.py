@@ -103,6 +103,8 @@ def _backward_all(ys, gys=None):
 def test_forward_matches_reference(xp, spec, shapes, kw):
     if spec.ref is None:
         pytest.skip(f"{spec.name} has no independent reference")
+    if spec.device_rng and xp is not None and xp is not np:
+        pytest.skip(f"{spec.name} draws from the device RNG; compared on NumPy only")
     arrays = spec.make_inputs(shapes)
     _, y = _call(spec, arrays, kw, xp)
     ys, expected = _outputs(y), _outputs(spec.ref(*arrays, **kw))
