@@ -187,3 +187,15 @@ def root_message(exc: BaseException) -> str:
     if getattr(exc, "_dezero_context", False) and exc.__context__ is not None:
         return str(exc.__context__)
     return str(exc)
+
+
+def index_range(op: str, what: str, ids, size: int, where: str) -> None:
+    """Raise ValueError unless every integer in ``ids`` lies in [0, size).
+
+    One reduction (one device sync on CuPy) when all is well; the bounds are only
+    computed for the message.
+    """
+    if ids.size and bool(((ids < 0) | (ids >= size)).any()):
+        lo, hi = int(ids.min()), int(ids.max())
+        raise ValueError(f"{op}: {what} must be in [0, {size}) {where}; got {what} from "
+                         f"{lo} to {hi}")

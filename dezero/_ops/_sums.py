@@ -49,12 +49,13 @@ def _rows_view(x, summed, kept):
 
 
 def sum_array(x, axis, keepdims=False):
-    """``x.sum(axis=axis, keepdims=keepdims)`` for a tuple of non-negative ``axis``
-    (or None), through ``ones @ rows`` where that is a no-copy BLAS product."""
+    """``x.sum(axis=axis, keepdims=keepdims)`` for a validated ``axis`` (an int, a tuple,
+    negative, or None), through ``ones @ rows`` where that is a no-copy BLAS product."""
     if (type(x) is not np.ndarray or axis is None or x.size < _MIN_SIZE
             or x.dtype not in _BLAS_DTYPES):
         return x.sum(axis=axis, keepdims=keepdims)
-    summed = tuple(axis)
+    ndim = x.ndim
+    summed = tuple(a % ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
     kept = [a for a in range(x.ndim) if a not in summed]
     if not kept or not summed:
         return x.sum(axis=axis, keepdims=keepdims)

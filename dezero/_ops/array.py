@@ -10,6 +10,7 @@ import numpy as np
 from dezero import _arrays as _ua
 from dezero import cuda
 from dezero._ops import _checks
+from dezero._ops._sums import sum_array
 from dezero._typing import ArrayLike, Axis, Shape
 from dezero.core import Function, Variable
 
@@ -206,7 +207,11 @@ class SumTo(Function):
 
     def forward(self, x):
         self.x_shape = x.shape
-        return _ua.sum_to(x, self.shape)
+        shape = self.shape
+        lead = x.ndim - len(shape)
+        axis = tuple(range(lead)) + tuple(
+            i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1)
+        return sum_array(x, axis).reshape(shape)
 
     def backward(self, gy):
         return broadcast_to(gy, self.x_shape)

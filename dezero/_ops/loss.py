@@ -150,10 +150,7 @@ def _check_labels(op, x, t):
         raise ValueError(f"{op}: t must hold one label per row of x ({n}); "
                          f"{_checks.got(x=x, t=t)}")
     labels = t.data.ravel()
-    lo, hi = int(labels.min()), int(labels.max())
-    if lo < 0 or hi >= c:
-        raise ValueError(f"{op}: labels must be in [0, {c}) for x with {c} classes; got "
-                         f"labels from {lo} to {hi}")
+    _checks.index_range(op, "labels", labels, c, f"for x with {c} classes")
     return x, Variable(labels)
 
 

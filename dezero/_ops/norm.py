@@ -205,6 +205,7 @@ def batch_norm(x, gamma, beta, mean, var, decay=0.9, eps=2e-5):
                              f"{_checks.got(x=x, **{name: p})}")
     mean = _stat_array(op, "mean", mean, x)
     var = _stat_array(op, "var", var, x)
+    _checks.same_device(op, x=x, mean=mean, var=var)
     decay = _checks.real_scalar(op, "decay", decay)
     eps = _checks.real_scalar(op, "eps", eps)
     if Config.train and x.size == 0:
@@ -302,11 +303,7 @@ def embed_id(x, W):
         raise TypeError(f"{op}: x must hold integer ids; {_checks.got(x=x)}")
     if W.ndim == 0:
         raise ValueError(f"{op}: W must have at least 1 dimension; {_checks.got(W=W)}")
-    if x.size:
-        lo, hi = int(x.data.min()), int(x.data.max())
-        if lo < 0 or hi >= W.shape[0]:
-            raise ValueError(f"{op}: ids must be in [0, {W.shape[0]}) for W {_checks.describe(W)}"
-                             f"; got ids from {lo} to {hi}")
+    _checks.index_range(op, "ids", x.data, W.shape[0], f"for W {_checks.describe(W)}")
     return get_item(W, x.data)
 
 
