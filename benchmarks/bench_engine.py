@@ -257,7 +257,9 @@ def main(argv=None):
     print()
     print(_common.format_table(headers, rows))
     machine = _common.machine_report()
-    print(f"\nBLAS: {machine['blas']}")
+    first = results[next(iter(results))]["per_op_add"]
+    for lib in LIBS:  # what the pinned children loaded (kernel and thread count)
+        print(f"\nBLAS in a {lib} child: {first[lib]['runs'][0]['blas']}")
     path = _common.write_json("engine", {"machine": machine, "targets": TARGETS,
                                          "table": {"headers": headers, "rows": rows},
                                          "results": results}, args.out)

@@ -15,6 +15,14 @@ saved model and optimizer::
 
 Hyperparameters (``lr``, ``momentum``...) are not part of the state: construct the
 optimizer with the same arguments.
+
+Updates allocate nothing at each step: the temporaries of the formulas are written into
+scratch arrays that the optimizer keeps (views of one or two flat buffers as large as the
+largest parameter, shared by all parameters of a dtype and device), in the order of the
+formulas, so the results have the same bits as the plain NumPy expressions. A fresh
+temporary per parameter and step would cost page faults at every step for large
+parameters (glibc gives big freed blocks back to the OS). Gradients of another dtype
+than their parameter take the plain formulas (NumPy's promotion).
 """
 from __future__ import annotations
 
@@ -42,6 +50,7 @@ class Optimizer:
         self.target = None
         self.hooks = []
         self._state = {}  # Parameter -> {slot name: array}
+        self._buffers = {}  # (array type, dtype, device) -> flat scratch arrays
 
     def setup(self, target):
         """Optimise ``target`` (a Layer, or any object with ``params()``). Returns ``self``."""
@@ -86,6 +95,28 @@ class Optimizer:
             state = {name: xp.zeros_like(param.data) for name in self._slot_names()}
             self._state[param] = state
         return state
+
+    def _scratch(self, param, count):
+        """``count`` arrays of ``param.data``'s shape for the temporaries of an update, or
+        None when the gradient does not share the parameter's floating dtype and shape.
+
+        They are views of flat buffers kept between steps and shared by the parameters
+        (grown to the largest one), so they hold garbage and are only valid until the
+        next parameter's update.
+        """
+        data, grad = param.data, param.grad.data
+        if grad.dtype != data.dtype or grad.shape != data.shape or data.dtype.kind != "f":
+            return None
+        key = (type(data), data.dtype, str(getattr(data, "device", "")))
+        buffers = self._buffers.get(key, ())
+        n = data.size
+        if len(buffers) < count or buffers[0].size < n:
+            xp = cuda.get_array_module(data)
+            size = max([n] + [b.size for b in buffers])
+            buffers = [xp.empty(size, dtype=data.dtype)
+                       for _ in range(max(count, len(buffers)))]
+            self._buffers[key] = buffers
+        return [b[:n].reshape(data.shape) for b in buffers[:count]]
 
     def _extra_state(self):
         """Scalars besides the per-parameter arrays: ``{key: (0-d array, dtype)}``."""
@@ -216,7 +247,13 @@ class SGD(Optimizer):
         self.lr = lr
 
     def update_one(self, param):
-        param.data -= self.lr * param.grad.data
+        scratch = self._scratch(param, 1)
+        if scratch is None:
+            param.data -= self.lr * param.grad.data
+            return
+        tmp, = scratch
+        cuda.get_array_module(tmp).multiply(param.grad.data, self.lr, out=tmp)
+        param.data -= tmp
 
 
 class MomentumSGD(Optimizer):
@@ -233,7 +270,13 @@ class MomentumSGD(Optimizer):
     def update_one(self, param):
         v = self._state_of(param)["v"]
         v *= self.momentum
-        v -= self.lr * param.grad.data
+        scratch = self._scratch(param, 1)
+        if scratch is None:
+            v -= self.lr * param.grad.data
+        else:
+            tmp, = scratch
+            cuda.get_array_module(tmp).multiply(param.grad.data, self.lr, out=tmp)
+            v -= tmp
         param.data += v
 
 
@@ -252,8 +295,19 @@ class AdaGrad(Optimizer):
         xp = cuda.get_array_module(param.data)
         h = self._state_of(param)["h"]
         grad = param.grad.data
-        h += grad * grad
-        param.data -= self.lr * grad / (xp.sqrt(h) + self.eps)
+        scratch = self._scratch(param, 2)
+        if scratch is None:
+            h += grad * grad
+            param.data -= self.lr * grad / (xp.sqrt(h) + self.eps)
+            return
+        tmp, denom = scratch
+        xp.multiply(grad, grad, out=tmp)
+        h += tmp
+        xp.multiply(grad, self.lr, out=tmp)  # lr * grad / (sqrt(h) + eps)
+        xp.sqrt(h, out=denom)
+        denom += self.eps
+        tmp /= denom
+        param.data -= tmp
 
 
 class AdaDelta(Optimizer):
@@ -273,11 +327,29 @@ class AdaDelta(Optimizer):
         msg, msdx = state["msg"], state["msdx"]
         rho, eps = self.rho, self.eps
         grad = param.grad.data
+        scratch = self._scratch(param, 2)
+        if scratch is None:
+            msg *= rho
+            msg += (1 - rho) * grad * grad
+            dx = xp.sqrt((msdx + eps) / (msg + eps)) * grad
+            msdx *= rho
+            msdx += (1 - rho) * dx * dx
+            param.data -= dx
+            return
+        dx, tmp = scratch
         msg *= rho
-        msg += (1 - rho) * grad * grad
-        dx = xp.sqrt((msdx + eps) / (msg + eps)) * grad
+        xp.multiply(grad, 1 - rho, out=tmp)  # (1 - rho) * grad * grad
+        tmp *= grad
+        msg += tmp
+        xp.add(msdx, eps, out=dx)  # dx = sqrt((msdx + eps) / (msg + eps)) * grad
+        xp.add(msg, eps, out=tmp)
+        dx /= tmp
+        xp.sqrt(dx, out=dx)
+        dx *= grad
         msdx *= rho
-        msdx += (1 - rho) * dx * dx
+        xp.multiply(dx, 1 - rho, out=tmp)  # (1 - rho) * dx * dx
+        tmp *= dx
+        msdx += tmp
         param.data -= dx
 
 
@@ -315,21 +387,23 @@ class Adam(_StepCounted):
         state = self._state_of(param)
         m, v = state["m"], state["v"]
         grad = param.grad.data
-        if grad.dtype != m.dtype:  # mixed precision: NumPy's promotion of the plain formulas
+        scratch = self._scratch(param, 2)
+        if scratch is None:  # mixed precision: NumPy's promotion of the plain formulas
             m += (1 - self.beta1) * (grad - m)
             v += (1 - self.beta2) * (grad * grad - v)
             param.data -= self.lr * m / (xp.sqrt(v) + self.eps)
             return
         # In place, in the order of the formulas: m += (1-b1)(g-m); v += (1-b2)(g*g-v);
-        # data -= lr * m / (sqrt(v) + eps). Same bits, two temporaries instead of six.
-        tmp = grad - m
+        # data -= lr * m / (sqrt(v) + eps). Same bits, no new array.
+        tmp, denom = scratch
+        xp.subtract(grad, m, out=tmp)
         tmp *= 1 - self.beta1
         m += tmp
         xp.multiply(grad, grad, out=tmp)
         tmp -= v
         tmp *= 1 - self.beta2
         v += tmp
-        denom = xp.sqrt(v)
+        xp.sqrt(v, out=denom)
         denom += self.eps
         xp.multiply(m, self.lr, out=tmp)
         tmp /= denom
@@ -369,12 +443,29 @@ class AdamW(_StepCounted):
         lr, beta1, beta2 = self.lr, self.beta1, self.beta2
         if self.weight_decay:
             param.data *= 1 - lr * self.weight_decay
-        m += (1 - beta1) * (grad - m)
-        v *= beta2
-        v += (1 - beta2) * (grad * grad)
         step_size = lr / (1 - beta1 ** self.t)
-        denom = xp.sqrt(v) / math.sqrt(1 - beta2 ** self.t) + self.eps
-        param.data -= step_size * m / denom
+        scratch = self._scratch(param, 2)
+        if scratch is None:
+            m += (1 - beta1) * (grad - m)
+            v *= beta2
+            v += (1 - beta2) * (grad * grad)
+            denom = xp.sqrt(v) / math.sqrt(1 - beta2 ** self.t) + self.eps
+            param.data -= step_size * m / denom
+            return
+        tmp, denom = scratch
+        xp.subtract(grad, m, out=tmp)  # m += (1 - beta1) * (grad - m)
+        tmp *= 1 - beta1
+        m += tmp
+        v *= beta2
+        xp.multiply(grad, grad, out=tmp)  # v += (1 - beta2) * (grad * grad)
+        tmp *= 1 - beta2
+        v += tmp
+        xp.sqrt(v, out=denom)  # sqrt(v) / sqrt(1 - beta2**t) + eps
+        denom /= math.sqrt(1 - beta2 ** self.t)
+        denom += self.eps
+        xp.multiply(m, step_size, out=tmp)  # step_size * m / denom
+        tmp /= denom
+        param.data -= tmp
 
 
 class RMSprop(Optimizer):
@@ -408,6 +499,43 @@ class RMSprop(Optimizer):
         xp = cuda.get_array_module(param.data)
         state = self._state_of(param)
         grad = param.grad.data
+        scratch = self._scratch(param, 3 if self.weight_decay else 2)
+        if scratch is None:
+            self._update_plain(param, state, xp, grad)
+            return
+        tmp, avg = scratch[:2]
+        if self.weight_decay:  # grad + weight_decay * data
+            xp.multiply(param.data, self.weight_decay, out=scratch[2])
+            grad = xp.add(grad, scratch[2], out=scratch[2])
+        alpha = self.alpha
+        square_avg = state["square_avg"]
+        square_avg *= alpha
+        xp.multiply(grad, grad, out=tmp)  # (1 - alpha) * (grad * grad)
+        tmp *= 1 - alpha
+        square_avg += tmp
+        if self.centered:
+            grad_avg = state["grad_avg"]
+            xp.subtract(grad, grad_avg, out=tmp)  # (1 - alpha) * (grad - grad_avg)
+            tmp *= 1 - alpha
+            grad_avg += tmp
+            xp.multiply(grad_avg, grad_avg, out=tmp)
+            xp.subtract(square_avg, tmp, out=avg)
+            xp.sqrt(avg, out=avg)
+        else:
+            xp.sqrt(square_avg, out=avg)
+        avg += self.eps
+        xp.divide(grad, avg, out=tmp)
+        if self.momentum > 0:
+            buf = state["momentum_buffer"]
+            buf *= self.momentum
+            buf += tmp
+            xp.multiply(buf, self.lr, out=tmp)
+        else:
+            tmp *= self.lr
+        param.data -= tmp
+
+    def _update_plain(self, param, state, xp, grad):
+        """The formulas with fresh temporaries (gradients of another dtype)."""
         if self.weight_decay:
             grad = grad + self.weight_decay * param.data
         alpha = self.alpha

@@ -211,7 +211,7 @@ class SumTo(Function):
         lead = x.ndim - len(shape)
         axis = tuple(range(lead)) + tuple(
             i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1)
-        return sum_array(x, axis).reshape(shape)
+        return sum_array(x, axis, keepdims=True).reshape(shape)
 
     def backward(self, gy):
         return broadcast_to(gy, self.x_shape)
