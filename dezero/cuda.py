@@ -11,8 +11,9 @@ import numpy as np
 
 _GPU_STATE: dict = {}
 
-_INSTALL_HINT = ("install CuPy for your CUDA version (pip install 'dezero[gpu]' or "
-                 "cupy-cuda12x / cupy-cuda13x) and make sure a CUDA device is visible")
+_INSTALL_HINT = ("install CuPy for your CUDA version (pip install "
+                 "'dezero-framework[gpu-cuda12]' or 'dezero-framework[gpu-cuda13]', "
+                 "see docs/gpu.md) and make sure a CUDA device is visible")
 
 
 def _probe():

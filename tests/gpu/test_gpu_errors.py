@@ -186,15 +186,14 @@ def test_as_numpy_works_without_a_gpu(no_gpu):
     assert cuda.as_numpy([1, 2]).tolist() == [1, 2]
 
 
-@pytest.mark.xfail(strict=False, reason="dezero/cuda.py's hint says pip install 'dezero[gpu]', "
-                   "the PyPI project that must never be installed (API.md section 0); "
-                   "the distribution is dezero-framework")
 def test_the_install_hint_does_not_point_to_the_old_pypi_project(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)
     monkeypatch.setattr(cuda, "_GPU_STATE", {})
     with pytest.raises(RuntimeError) as exc_info:
         cuda.as_cupy(np.ones(2))
-    assert "'dezero[" not in str(exc_info.value)
+    message = str(exc_info.value)
+    assert "'dezero[" not in message  # the old PyPI project must never be installed
+    assert "dezero-framework[gpu-cuda12]" in message and "CuPy" in message
 
 
 # -----------------------------------------------------------------------------
