@@ -14,7 +14,6 @@ import os
 import sys
 import time
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import format_table, machine_report, median, ratio, write_json  # noqa: E402
