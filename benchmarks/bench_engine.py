@@ -2,9 +2,12 @@
 
 Cases (each measured in fresh processes, medians over the repetitions, 1 and 2 threads):
 
-- ``per_op``: a chain of 1,000 scalar ops, ``y = y + x`` (``add``) and ``y = y * 1.0001``
-  (``mul``): microseconds per op for the forward alone and for forward + backward (the
-  latter including the release of the graph, which PyTorch does inside ``backward()``).
+- ``per_op``: a chain of 1,000 scalar (0-d float64) ops: ``y = y + x`` (``add``),
+  ``y = y * x`` (``mul``, two Variables), ``y = y * 1.0001`` (``mul_const``, a Python float),
+  ``y = sin(y)`` (``sin``) and ``y = exp(y)`` (``exp``, from x = -50: the values overflow to
+  inf after a few steps in both libraries, which costs nothing extra): microseconds per op
+  for the forward alone and for forward + backward (the latter including the release of the
+  graph, which PyTorch does inside ``backward()``).
 - ``tree``: a binary-tree sum of 16,384 scalar leaves: forward and backward time, and the
   backward / forward ratio.
 - ``chain``: ``y = y + x`` 100,000 and 1,000,000 deep: forward, backward and graph-release
@@ -16,6 +19,7 @@ tree backward <= 3x its own forward; chain backward time <= 0.5x and peak memory
 Usage (the OpenBLAS variables select a slower kernel on the development machine)::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_engine.py [--quick]
+    ... bench_engine.py --cases per_op --threads 1 2 --repeats 5   # the per-op table only
 
 Prints a table and writes ``benchmarks/results/engine.json``.
 """
@@ -33,6 +37,8 @@ import _common  # noqa: E402
 
 SCRIPT = os.path.abspath(__file__)
 LIBS = ("dezero", "torch")
+PER_OP = ("add", "mul", "mul_const", "sin", "exp")
+CASES = ("per_op", "tree", "chain")
 TARGETS = {"per_op": 0.7, "tree_bwd_over_fwd": 3.0, "chain_time": 0.5, "chain_memory": 1.0}
 
 # =============================================================================
@@ -49,12 +55,16 @@ class _Lib:
             import torch
 
             self.torch = torch
+            self.sin, self.exp = torch.sin, torch.exp
         else:
             import numpy as np
 
             import dezero
+            import dezero.functions as F
 
+            np.seterr(all="ignore")  # the exp chain overflows to inf (torch does not warn)
             self.np, self.dezero = np, dezero
+            self.sin, self.exp = F.sin, F.exp
 
     def scalar(self, value=1.0):
         if self.name == "torch":
@@ -71,17 +81,27 @@ class _Lib:
             x.cleargrad()
 
 
-def _chain(x, op, n):
+def _chain(lib, x, op, n):
     y = x
     if op == "add":
         for _ in range(n):
             y = y + x
     elif op == "mul":
         for _ in range(n):
+            y = y * x
+    elif op == "mul_const":
+        for _ in range(n):
             y = y * 1.0001
+    elif op in ("sin", "exp"):
+        f = getattr(lib, op)
+        for _ in range(n):
+            y = f(y)
     else:
         raise ValueError(f"unknown op {op!r}")
     return y
+
+
+_START = {"exp": -50.0}  # the other chains start at 1.0
 
 
 def case_per_op(lib, op, n=1000, reps=30):
@@ -90,15 +110,15 @@ def case_per_op(lib, op, n=1000, reps=30):
     The total includes dropping the graph (``del y``): PyTorch frees its graph inside
     ``backward()``, dezero when the last reference goes, so both pay for it here.
     """
-    x = lib.scalar()
+    x = lib.scalar(_START.get(op, 1.0))
     for _ in range(3):  # warm-up
-        _chain(x, op, n).backward()
+        _chain(lib, x, op, n).backward()
         lib.clear(x)
     fwd, total = [], []
     for _ in range(reps):
         gc.collect()
         start = time.perf_counter()
-        y = _chain(x, op, n)
+        y = _chain(lib, x, op, n)
         mid = time.perf_counter()
         y.backward()
         del y
@@ -141,12 +161,12 @@ def case_tree(lib, n_leaves=16384, reps=5):
 
 def case_chain(lib, n):
     """One forward + backward of an ``add`` chain ``n`` deep: times and peak RSS growth."""
-    _chain(lib.scalar(), "add", 1000).backward()  # warm-up
+    _chain(lib, lib.scalar(), "add", 1000).backward()  # warm-up
     x = lib.scalar()
     gc.collect()
     with _common.PeakRSS() as mem:
         start = time.perf_counter()
-        y = _chain(x, "add", n)
+        y = _chain(lib, x, "add", n)
         mid = time.perf_counter()
         y.backward()
         end = time.perf_counter()
@@ -187,15 +207,18 @@ def _measure(case, args, threads, repeats):
     return out
 
 
-def run_all(threads_list, repeats, chain_sizes):
+def run_all(threads_list, repeats, chain_sizes, cases=CASES):
     results = {}
     for threads in threads_list:
         r = results[f"threads={threads}"] = {}
-        for op in ("add", "mul"):
-            r[f"per_op_{op}"] = _measure("per_op", [op], threads, repeats)
-        r["tree_16384"] = _measure("tree", [], threads, repeats)
-        for n in chain_sizes:
-            r[f"chain_{n}"] = _measure("chain", [n], threads, repeats)
+        if "per_op" in cases:
+            for op in PER_OP:
+                r[f"per_op_{op}"] = _measure("per_op", [op], threads, repeats)
+        if "tree" in cases:
+            r["tree_16384"] = _measure("tree", [], threads, repeats)
+        if "chain" in cases:
+            for n in chain_sizes:
+                r[f"chain_{n}"] = _measure("chain", [n], threads, repeats)
     return results
 
 
@@ -203,20 +226,23 @@ def _rows(results):
     rows = []
     for tkey, r in results.items():
         threads = tkey.split("=")[1]
-        for op in ("add", "mul"):
+        for op in PER_OP:
+            if f"per_op_{op}" not in r:
+                continue
             d, t = r[f"per_op_{op}"]["dezero"], r[f"per_op_{op}"]["torch"]
             for metric, label in (("fwd_us", "fwd us/op"), ("fwd_bwd_us", "fwd+bwd+free us/op")):
                 rows.append((threads, f"per-op {op}", label, d[metric], t[metric],
                              _common.ratio(d[metric], t[metric]), f"<= {TARGETS['per_op']}"))
-        d, t = r["tree_16384"]["dezero"], r["tree_16384"]["torch"]
-        rows.append((threads, "tree 16384", "fwd ms", d["fwd_s"] * 1e3, t["fwd_s"] * 1e3,
-                     _common.ratio(d["fwd_s"], t["fwd_s"]), ""))
-        rows.append((threads, "tree 16384", "bwd ms", d["bwd_s"] * 1e3, t["bwd_s"] * 1e3,
-                     _common.ratio(d["bwd_s"], t["bwd_s"]), ""))
-        rows.append((threads, "tree 16384", "bwd/fwd", d["bwd_over_fwd"], t["bwd_over_fwd"],
-                     None, f"dezero <= {TARGETS['tree_bwd_over_fwd']}"))
-        rows.append((threads, "tree 16384", "peak MiB", d["peak_mb"], t["peak_mb"],
-                     _common.ratio(d["peak_mb"], t["peak_mb"]), ""))
+        if "tree_16384" in r:
+            d, t = r["tree_16384"]["dezero"], r["tree_16384"]["torch"]
+            rows.append((threads, "tree 16384", "fwd ms", d["fwd_s"] * 1e3, t["fwd_s"] * 1e3,
+                         _common.ratio(d["fwd_s"], t["fwd_s"]), ""))
+            rows.append((threads, "tree 16384", "bwd ms", d["bwd_s"] * 1e3, t["bwd_s"] * 1e3,
+                         _common.ratio(d["bwd_s"], t["bwd_s"]), ""))
+            rows.append((threads, "tree 16384", "bwd/fwd", d["bwd_over_fwd"], t["bwd_over_fwd"],
+                         None, f"dezero <= {TARGETS['tree_bwd_over_fwd']}"))
+            rows.append((threads, "tree 16384", "peak MiB", d["peak_mb"], t["peak_mb"],
+                         _common.ratio(d["peak_mb"], t["peak_mb"]), ""))
         for key in r:
             if not key.startswith("chain_"):
                 continue
@@ -246,18 +272,21 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per case")
     parser.add_argument("--chains", type=int, nargs="+", default=[100_000, 1_000_000],
                         help="depths of the deep-chain case")
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES),
+                        help="which cases to run (default: all)")
     parser.add_argument("--out", default=None, help="JSON path (default results/engine.json)")
     args = parser.parse_args(argv)
     threads, repeats, chains = args.threads, args.repeats, args.chains
     if args.quick:
         threads, repeats, chains = [1], 1, [100_000]
-    results = run_all(threads, repeats, chains)
+    results = run_all(threads, repeats, chains, args.cases)
     headers = ("threads", "case", "metric", "dezero", "torch", "dezero/torch", "target")
     rows = _rows(results)
     print()
     print(_common.format_table(headers, rows))
     machine = _common.machine_report()
-    first = results[next(iter(results))]["per_op_add"]
+    first_case = results[next(iter(results))]
+    first = first_case[next(iter(first_case))]
     for lib in LIBS:  # what the pinned children loaded (kernel and thread count)
         print(f"\nBLAS in a {lib} child: {first[lib]['runs'][0]['blas']}")
     path = _common.write_json("engine", {"machine": machine, "targets": TARGETS,

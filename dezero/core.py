@@ -391,51 +391,18 @@ class Function:
                 inputs = tuple([as_variable(x) for x in inputs])
                 break
         n = len(inputs)
-        # One or two inputs and one output are the common case, written out: this code is
-        # the per-op overhead of the whole framework.
+        if n == 1:
+            return _apply(self, inputs[0])
+        if n == 2:
+            return _apply(self, inputs[0], inputs[1])
+        xs = list(map(_data_of, inputs))
         try:
-            if n == 1:
-                y = self.forward(inputs[0].data)
-            elif n == 2:
-                x0 = inputs[0].data
-                x1 = inputs[1].data
-                if x0.__class__ is not x1.__class__ and "cupy" in _modules:
-                    _check_same_device(self, [x0, x1])
-                y = self.forward(x0, x1)
-            else:
-                xs = list(map(_data_of, inputs))
-                if "cupy" in _modules:
-                    _check_same_device(self, xs)
-                y = self.forward(*xs)
+            if "cupy" in _modules:
+                _check_same_device(self, xs)
+            ys = self.forward(*xs)
         except Exception as exc:
-            _add_context(exc, self, "forward", [x.data for x in inputs])
-        if y.__class__ is not _ndarray:
-            if y.__class__ is tuple:
-                return self._record_many(inputs, y)
-            y = _asarray(y) if isinstance(y, _np_generic) else _output_array(y)
-        out = _new_object(Variable)
-        out.data = y
-        out.name = None
-        out.grad = None
-        if _state.enable_backprop:
-            if n == 1:
-                gen = inputs[0].generation
-            elif n == 2:
-                gen = inputs[0].generation
-                g1 = inputs[1].generation
-                if g1 > gen:
-                    gen = g1
-            else:
-                gen = max(map(_generation_of, inputs)) if inputs else 0
-            self.generation = gen
-            out.creator = self
-            out.generation = gen + 1
-            self.inputs = list(inputs)
-            self.outputs = [_ref(out)]
-        else:
-            out.creator = None
-            out.generation = 0
-        return out
+            _add_context(exc, self, "forward", xs)
+        return self._record_many(inputs, ys if ys.__class__ is tuple else (ys,))
 
     def _record_many(self, inputs, ys):
         outputs = [_wrap(y if y.__class__ is np.ndarray else _output_array(y)) for y in ys]
@@ -455,6 +422,51 @@ class Function:
 
     def backward(self, *gys):
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
+
+
+def _apply(f, x0, x1=None):
+    """``f(x0)`` or ``f(x0, x1)`` for Variables: ``Function.__call__`` with one or two inputs.
+
+    The common case, written out: this is the per-op overhead of the whole framework
+    (``benchmarks/bench_engine.py``). Built-in ops whose operands are already Variables
+    call it directly; it records exactly what ``__call__`` records.
+    """
+    a0 = x0.data
+    try:
+        if x1 is None:
+            y = f.forward(a0)
+        else:
+            a1 = x1.data
+            if a0.__class__ is not a1.__class__ and "cupy" in _modules:
+                _check_same_device(f, [a0, a1])
+            y = f.forward(a0, a1)
+    except Exception as exc:
+        _add_context(exc, f, "forward", [a0] if x1 is None else [a0, x1.data])
+    if y.__class__ is not _ndarray:
+        if y.__class__ is tuple:
+            return f._record_many((x0,) if x1 is None else (x0, x1), y)
+        # NumPy returns a scalar for 0-d operands; the output is a 0-d array again.
+        y = _asarray(y) if isinstance(y, _np_generic) else _output_array(y)
+    out = _new_object(Variable)
+    out.data = y
+    out.name = None
+    out.grad = None
+    if _state.enable_backprop:
+        gen = x0.generation
+        if x1 is None:
+            f.inputs = [x0]
+        else:
+            f.inputs = [x0, x1]
+            if x1.generation > gen:
+                gen = x1.generation
+        f.generation = gen
+        out.creator = f
+        out.generation = gen + 1
+        f.outputs = [_ref(out)]
+    else:
+        out.creator = None
+        out.generation = 0
+    return out
 
 
 # =============================================================================
@@ -548,18 +560,18 @@ def _as_grad(g):
 
 
 def _run_backward(root, seed, retain_grad, create_graph):
-    # Gradients flowing in this pass only. Without create_graph, a gradient that several
-    # uses sum into is kept as a raw array (or NumPy scalar) until a Variable is needed.
+    # Gradients flowing in this pass only. Without create_graph a gradient is kept raw (an
+    # array or a NumPy scalar, as a backward returned it or as several uses summed into it)
+    # until a Variable is needed: as a function's ``gy`` or as a leaf's ``grad``.
     grads = {root: seed}
     f = root.creator
     seen = {f}
-    heap = [(-f.generation, 0, f)]
+    heap = []
     counter = 0
     leaves = []
     claimed = {id(seed), id(seed.data)}  # objects already owned by some .grad
     pop, push = heapq.heappop, heapq.heappush
-    while heap:
-        f = pop(heap)[2]
+    while True:
         refs = f.outputs
         if len(refs) == 1:
             y = refs[0]()
@@ -587,12 +599,17 @@ def _run_backward(root, seed, retain_grad, create_graph):
             error = _count_error(f, len(gxs))
             if error is not None:
                 raise error
+        found = None  # the last function discovered by this step
         for x, gx in zip(inputs, gxs):
             if gx is None:
                 continue
-            if gx.__class__ is not Variable:
+            if gx.__class__ is Variable:
+                gdata = gx.data
+            elif not create_graph and (gx.__class__ is _ndarray or isinstance(gx, _np_generic)):
+                gdata = gx
+            else:
                 gx = gx if isinstance(gx, Variable) else Variable(_output_array(gx))
-            gdata = gx.data
+                gdata = gx.data
             xdata = x.data
             if xdata is not None and gdata.shape != xdata.shape:
                 raise _shape_error(f, gxs)
@@ -604,8 +621,10 @@ def _run_backward(root, seed, retain_grad, create_graph):
                     leaves.append(x)
                 elif creator not in seen:
                     seen.add(creator)
-                    counter -= 1
-                    push(heap, (-creator.generation, counter, creator))
+                    if found is not None:
+                        counter -= 1
+                        push(heap, (-found.generation, counter, found))
+                    found = creator
             elif create_graph:
                 grads[x] = old + gx
             else:
@@ -617,6 +636,18 @@ def _run_backward(root, seed, retain_grad, create_graph):
                     grads[x] = old[()] + gdata[()]
                 else:
                     grads[x] = old + gdata
+        # The next function is the heap's first (highest generation, the last added first
+        # among equals). The one found last would come out first unless the heap holds a
+        # higher generation: in a chain it never enters the heap.
+        if found is not None:
+            if not heap or found.generation >= -heap[0][0]:
+                f = found
+                continue
+            counter -= 1
+            push(heap, (-found.generation, counter, found))
+        if not heap:
+            break
+        f = pop(heap)[2]
 
     for x in leaves:
         gx = grads[x]

@@ -9,7 +9,18 @@ from dezero import cuda
 from dezero._ops import _checks
 from dezero._ops._operands import _REAL_SCALARS, as_operand_pair, operand_array
 from dezero._typing import ArrayLike
-from dezero.core import Function, Variable
+from dezero.core import Function, Variable, _apply, _state, _wrap
+
+# The per-op overhead of these ops is what a Python-level loop of small ops pays (see
+# benchmarks/bench_engine.py). Two measured choices keep it low, without changing a value:
+#
+# - 0-d operands are computed as NumPy scalars (``x[()]``): NumPy's scalar arithmetic is
+#   several times faster than its 0-d array arithmetic, and gives the same value and dtype
+#   (NumPy 2 promotes scalars like 0-d arrays). The engine turns the result back into a
+#   0-d array.
+# - Without ``create_graph`` (``enable_backprop`` is off inside the backward pass) a
+#   backward computes its gradients on raw arrays, with the same expressions as the
+#   differentiable path that ``create_graph=True`` takes; the engine wraps them.
 
 
 def _sum_to(gx, shape):
@@ -18,71 +29,113 @@ def _sum_to(gx, shape):
     return sum_to(gx, shape)
 
 
-class _Binary(Function):
-    """Elementwise binary op; gradients are reduced to each input's shape."""
+def _to_input_shapes(f, gx0, gx1):
+    """The gradients of a binary op, each summed down to its input's shape (broadcasting)."""
+    shape0, shape1 = f.x0_shape, f.x1_shape
+    if shape0 != shape1:
+        if gx0 is not None and gx0.shape != shape0:
+            gx0 = _sum_to(gx0, shape0)
+        if gx1 is not None and gx1.shape != shape1:
+            gx1 = _sum_to(gx1, shape1)
+    return gx0, gx1
+
+
+class _Elementwise(Function):
+    """Base of the elementwise binary ops: the attributes that wrappers and backward read."""
 
     # Set by the wrappers: an operand that was not given as a Variable needs no gradient.
     needs_grad = (True, True)
+    # The operands' shapes, for reducing broadcast gradients; forward records them unless
+    # both operands are 0-d.
+    x0_shape = x1_shape = ()
+
+
+class _Binary(_Elementwise):
+    """Elementwise binary op written as ``_compute`` and ``_grads`` (maximum, minimum)."""
 
     def forward(self, x0, x1):
-        self.x0_shape = x0.shape
-        self.x1_shape = x1.shape
+        self.x0_shape, self.x1_shape = x0.shape, x1.shape
         return self._compute(x0, x1)
 
     def backward(self, gy):
         gx0, gx1 = self._grads(gy)
-        if self.x0_shape != self.x1_shape:
-            if gx0 is not None:
-                gx0 = _sum_to(gx0, self.x0_shape)
-            if gx1 is not None:
-                gx1 = _sum_to(gx1, self.x1_shape)
-        return gx0, gx1
+        return _to_input_shapes(self, gx0, gx1)
 
 
-class Add(_Binary):
+class Add(_Elementwise):
     """y = x0 + x1"""
 
-    def _compute(self, x0, x1):
-        return x0 + x1
+    def forward(self, x0, x1):
+        if x0.ndim or x1.ndim:
+            self.x0_shape, self.x1_shape = x0.shape, x1.shape
+            return x0 + x1
+        return x0[()] + x1[()]  # 0-d: NumPy scalars are faster (see above)
 
-    def _grads(self, gy):
-        return gy, gy
+    def backward(self, gy):
+        return _to_input_shapes(self, gy, gy)
 
 
-class Sub(_Binary):
+class Sub(_Elementwise):
     """y = x0 - x1"""
 
-    def _compute(self, x0, x1):
-        return x0 - x1
+    def forward(self, x0, x1):
+        if x0.ndim or x1.ndim:
+            self.x0_shape, self.x1_shape = x0.shape, x1.shape
+            return x0 - x1
+        return x0[()] - x1[()]
 
-    def _grads(self, gy):
-        return gy, (-gy if self.needs_grad[1] else None)
+    def backward(self, gy):
+        if not self.needs_grad[1]:
+            return _to_input_shapes(self, gy, None)
+        if _state.enable_backprop:
+            return _to_input_shapes(self, gy, -gy)
+        return _to_input_shapes(self, gy, -gy.data)
 
 
-class Mul(_Binary):
+class Mul(_Elementwise):
     """y = x0 * x1"""
 
-    def _compute(self, x0, x1):
-        return x0 * x1
+    def forward(self, x0, x1):
+        if x0.ndim or x1.ndim:
+            self.x0_shape, self.x1_shape = x0.shape, x1.shape
+            return x0 * x1
+        return x0[()] * x1[()]
 
-    def _grads(self, gy):
+    def backward(self, gy):
         x0, x1 = self.inputs
         need0, need1 = self.needs_grad
-        return (gy * x1 if need0 else None), (gy * x0 if need1 else None)
+        if not _state.enable_backprop:
+            gy, x0, x1 = _raw_operands(gy, x0, x1)
+        gx0 = gy * x1 if need0 else None
+        gx1 = gy * x0 if need1 else None
+        return _to_input_shapes(self, gx0, gx1)
 
 
-class Div(_Binary):
+class Div(_Elementwise):
     """y = x0 / x1"""
 
-    def _compute(self, x0, x1):
-        return x0 / x1
+    def forward(self, x0, x1):
+        if x0.ndim or x1.ndim:
+            self.x0_shape, self.x1_shape = x0.shape, x1.shape
+            return x0 / x1
+        return x0[()] / x1[()]
 
-    def _grads(self, gy):
+    def backward(self, gy):
         x0, x1 = self.inputs
         need0, need1 = self.needs_grad
+        if not _state.enable_backprop:
+            gy, x0, x1 = _raw_operands(gy, x0, x1)
         gx0 = gy / x1 if need0 else None
         gx1 = gy * (-x0 / x1 ** 2) if need1 else None
-        return gx0, gx1
+        return _to_input_shapes(self, gx0, gx1)
+
+
+def _raw_operands(gy, x0, x1):
+    """The arrays of a binary backward's Variables, as NumPy scalars when all are 0-d."""
+    gy, x0, x1 = gy.data, x0.data, x1.data
+    if not (gy.ndim or x0.ndim or x1.ndim):
+        return gy[()], x0[()], x1[()]
+    return gy, x0, x1
 
 
 class Neg(Function):
@@ -92,7 +145,12 @@ class Neg(Function):
         return -x
 
     def backward(self, gy):
-        return -gy
+        if _state.enable_backprop:
+            return -gy
+        return -gy.data
+
+
+_FLOAT_DTYPES = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.float64, np.longdouble))
 
 
 def _operand_error(op, exc, **named):
@@ -115,39 +173,55 @@ def _check_operand(op, name, c):
 
 
 def _binary(cls, x0, x1, op, swap=False):
+    """``cls()(x0, x1)`` (``(x1, x0)`` with ``swap``) for a binary op's public function.
+
+    A non-Variable operand becomes an array following dtype rule D2 and gets no gradient.
+    Errors name the op and its operands.
+    """
     f = cls()
-    # Fast paths for the two commonest cases (per-op overhead, see benchmarks/bench_engine.py):
-    # two Variables, and a Variable of floats with a Python number (rule D2: the number takes
-    # the Variable's dtype, as in operand_array).
-    if type(x0) is Variable and type(x1) is Variable:
+    # Fast paths for the two commonest cases: two Variables, and a Variable of floats with a
+    # Python number (rule D2: the number takes the Variable's dtype, as in operand_array).
+    if x0.__class__ is Variable and x1.__class__ is Variable:
         v0, v1 = x0, x1
-    elif (type(x0) is Variable and type(x1) in (float, int) and type(x0.data) is np.ndarray
-          and x0.data.dtype.kind == "f"):
-        v0, v1 = x0, Variable(np.asarray(x1, dtype=x0.data.dtype))
+    elif (x0.__class__ is Variable and x1.__class__ in (float, int)
+          and x0.data.__class__ is np.ndarray and x0.data.dtype in _FLOAT_DTYPES):
+        v0, v1 = x0, _wrap(np.asarray(x1, x0.data.dtype))
         f.needs_grad = (False, True) if swap else (True, False)
     else:
-        if type(x1) is not Variable:
+        if not isinstance(x1, Variable):
             _check_operand(op, "x1", x1)
-        if type(x0) is not Variable:
+        if not isinstance(x0, Variable):
             _check_operand(op, "x0", x0)
         v0, v1, need0, need1 = as_operand_pair(x0, x1)
         if not (need0 and need1):
             f.needs_grad = (need1, need0) if swap else (need0, need1)
     try:
-        return f(v1, v0) if swap else f(v0, v1)
+        return _apply(f, v1, v0) if swap else _apply(f, v0, v1)
     except (TypeError, ValueError) as exc:
         # Bad operands are reported here, where the op's public name is known; forward
         # failed, so no graph node was recorded.
         raise _operand_error(op, exc, x0=v0, x1=v1) from None
 
 
+# NOTE: add, sub, mul and div handle two Variables themselves (they are the operators
+# ``x + y`` etc.): one call less than going through _binary, about 5% of an op.
 def add(x0: ArrayLike, x1: ArrayLike) -> Variable:
     """Elementwise ``x0 + x1`` with broadcasting."""
+    if x0.__class__ is Variable and x1.__class__ is Variable:
+        try:
+            return _apply(Add(), x0, x1)
+        except (TypeError, ValueError) as exc:
+            raise _operand_error("add", exc, x0=x0, x1=x1) from None
     return _binary(Add, x0, x1, "add")
 
 
 def sub(x0: ArrayLike, x1: ArrayLike) -> Variable:
     """Elementwise ``x0 - x1`` with broadcasting."""
+    if x0.__class__ is Variable and x1.__class__ is Variable:
+        try:
+            return _apply(Sub(), x0, x1)
+        except (TypeError, ValueError) as exc:
+            raise _operand_error("sub", exc, x0=x0, x1=x1) from None
     return _binary(Sub, x0, x1, "sub")
 
 
@@ -158,11 +232,21 @@ def rsub(x0: ArrayLike, x1: ArrayLike) -> Variable:
 
 def mul(x0: ArrayLike, x1: ArrayLike) -> Variable:
     """Elementwise ``x0 * x1`` with broadcasting."""
+    if x0.__class__ is Variable and x1.__class__ is Variable:
+        try:
+            return _apply(Mul(), x0, x1)
+        except (TypeError, ValueError) as exc:
+            raise _operand_error("mul", exc, x0=x0, x1=x1) from None
     return _binary(Mul, x0, x1, "mul")
 
 
 def div(x0: ArrayLike, x1: ArrayLike) -> Variable:
     """Elementwise ``x0 / x1`` with broadcasting."""
+    if x0.__class__ is Variable and x1.__class__ is Variable:
+        try:
+            return _apply(Div(), x0, x1)
+        except (TypeError, ValueError) as exc:
+            raise _operand_error("div", exc, x0=x0, x1=x1) from None
     return _binary(Div, x0, x1, "div")
 
 
