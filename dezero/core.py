@@ -207,6 +207,7 @@ class Variable:
 
     def to_gpu(self):
         if self.data is not None:
+            cuda.require_gpu("Variable.to_gpu")  # a clear RuntimeError without a GPU
             self.data = cuda.as_cupy(self.data)
         if self.grad is not None:
             self.grad.to_gpu()
