@@ -53,10 +53,11 @@ from _common import (  # noqa: E402
     emit,
     format_table,
     machine_report,
-    median_of_runs,
+    median,
     pin_threads,
     ratio,
     rss_mb,
+    run_fresh,
     write_json,
 )
 
@@ -577,6 +578,28 @@ def child(case, impl, threads, steps):
 # =============================================================================
 
 
+def measure_cell(script, case, impls, threads, steps, repeats):
+    """Medians of ``repeats`` fresh-process runs of each implementation.
+
+    The repetitions are interleaved (dezero, torch, numpy, dezero, ...) so that load from
+    other processes falls on every implementation alike. Each run also records the load
+    average at its start.
+    """
+    runs = {impl: [] for impl in impls}
+    for _ in range(repeats):
+        for impl in impls:
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+            run = run_fresh(script, ["--child", case, impl, threads, steps], threads)
+            run["load_avg"] = load
+            runs[impl].append(run)
+    cell = {}
+    for impl, impl_runs in runs.items():
+        keys = [k for k, v in impl_runs[0].items() if isinstance(v, (int, float))]
+        cell[impl] = {k: median([r.get(k) for r in impl_runs]) for k in keys}
+        cell[impl]["runs"] = impl_runs
+    return cell
+
+
 def _available_impls():
     impls = ["dezero", "numpy"]
     try:
@@ -628,7 +651,13 @@ def _rows(case, threads, cell):
         for label, key in (("  rss growth MB", "rss_growth_mb"), ("  peak MB", "peak_mb"),
                            ("  faults/step", "faults_per_step")):
             d, t, n = (_cell(cell, k, key) for k in ("dezero", "torch", "numpy"))
-            ratios = (None, None) if key == "rss_growth_mb" else (ratio(d, t), ratio(d, n))
+            if key == "rss_growth_mb":
+                ratios = (None, None)
+            elif key == "faults_per_step":  # counts below 1 per step are noise: floor at 1
+                ratios = tuple(None if d is None or o is None else d / max(o, 1.0)
+                               for o in (t, n))
+            else:
+                ratios = (ratio(d, t), ratio(d, n))
             rows.append([label, threads, d, t, n, *ratios, ""])
     return rows
 
@@ -704,12 +733,11 @@ def main(argv=None):
     results, rows, kernels = {}, [], {}
     for threads in threads_list:
         for case in args.cases.split(","):
-            cell = {}
-            for impl in impls:
-                if case == "memory" and impl == "torch" and args.quick:
-                    continue
-                cell[impl] = median_of_runs(script, ["--child", case, impl, threads,
-                                                     steps_for[case]], threads, repeats)
+            cell_impls = [i for i in impls
+                          if not (case == "memory" and i == "torch" and args.quick)]
+            reps = min(repeats, 3) if case == "memory" else repeats
+            cell = measure_cell(script, case, cell_impls, threads, steps_for[case], reps)
+            for impl in cell_impls:
                 kernels[f"{impl}/{threads}t"] = cell[impl]["runs"][0].get("kernel")
             results[f"{case}/{threads}t"] = cell
             new = _rows(case, threads, cell)

@@ -51,6 +51,7 @@ class Optimizer:
         self.hooks = []
         self._state = {}  # Parameter -> {slot name: array}
         self._buffers = {}  # (array type, dtype, device) -> flat scratch arrays
+        self._views = {}  # Parameter -> views of those buffers in its shape
 
     def setup(self, target):
         """Optimise ``target`` (a Layer, or any object with ``params()``). Returns ``self``."""
@@ -102,11 +103,16 @@ class Optimizer:
 
         They are views of flat buffers kept between steps and shared by the parameters
         (grown to the largest one), so they hold garbage and are only valid until the
-        next parameter's update.
+        next parameter's update. The views of each parameter are kept too.
         """
         data, grad = param.data, param.grad.data
         if grad.dtype != data.dtype or grad.shape != data.shape or data.dtype.kind != "f":
             return None
+        views = self._views.get(param)
+        if (views is not None and len(views) >= count and views[0].shape == data.shape
+                and views[0].dtype == data.dtype and views[0].__class__ is data.__class__
+                and (data.__class__ is np.ndarray or views[0].device == data.device)):
+            return views
         key = (type(data), data.dtype, str(getattr(data, "device", "")))
         buffers = self._buffers.get(key, ())
         n = data.size
@@ -116,7 +122,9 @@ class Optimizer:
             buffers = [xp.empty(size, dtype=data.dtype)
                        for _ in range(max(count, len(buffers)))]
             self._buffers[key] = buffers
-        return [b[:n].reshape(data.shape) for b in buffers[:count]]
+            self._views.clear()  # views of the old buffers would keep them alive
+        views = self._views[param] = [b[:n].reshape(data.shape) for b in buffers[:count]]
+        return views
 
     def _extra_state(self):
         """Scalars besides the per-parameter arrays: ``{key: (0-d array, dtype)}``."""

@@ -12,9 +12,23 @@ from __future__ import annotations
 
 import numpy as np
 
-# Below this many elements the plain sum is as fast (the product has a fixed cost).
+# Below this many elements the plain sum is as fast (the product has a fixed cost of a few
+# microseconds); with many kept elements per row NumPy's own loop is efficient, so only
+# large arrays take the product then.
 _MIN_SIZE = 1 << 14
+_MIN_SIZE_WIDE = 1 << 18
+_NARROW = 256
 _BLAS_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_ONES = {}  # dtype -> read-only ones, sliced to length (never written)
+
+
+def _ones(n, dtype):
+    ones = _ONES.get(dtype)
+    if ones is None or ones.size < n:
+        ones = np.ones(max(n, 1024), dtype=dtype)
+        ones.flags.writeable = False
+        _ONES[dtype] = ones
+    return ones[:n]
 
 
 def _merged_stride(shape, strides, axes):
@@ -28,24 +42,34 @@ def _merged_stride(shape, strides, axes):
     return strides[axes[-1]]
 
 
-def _rows_view(x, summed, kept):
-    """``x`` as a (R, K) view, R the summed axes and K the kept ones (contiguous), or None."""
-    shape, strides, itemsize = x.shape, x.strides, x.itemsize
-    # The summed axes may merge in any order (a sum does not care): largest stride first.
-    summed = sorted(summed, key=lambda a: -abs(strides[a]))
+def _rows_by_strides(x, summed, kept, n_rows, n_cols):
+    """``_rows_view`` for NumPy < 2.1 (no ``reshape(copy=False)``): strides checked here."""
+    shape, strides = x.shape, x.strides
     s_rows = _merged_stride(shape, strides, summed)
-    s_cols = _merged_stride(shape, strides, kept)  # kept axes keep their order
+    s_cols = _merged_stride(shape, strides, kept)
     if s_rows is None or s_cols is None:
         return None
-    n_rows = 1
-    for a in summed:
-        n_rows *= shape[a]
-    n_cols = x.size // n_rows
-    if n_cols > 1 and s_cols != itemsize:
+    return np.lib.stride_tricks.as_strided(x, (n_rows, n_cols), (s_rows, s_cols))
+
+
+def _rows_view(x, summed, kept, n_rows, n_cols):
+    """``x`` as a no-copy (R, K) matrix that BLAS accepts, R the summed axes and K the kept
+    ones (contiguous), or None."""
+    strides, itemsize = x.strides, x.itemsize
+    # The summed axes may merge in any order (a sum does not care): largest stride first.
+    summed = sorted(summed, key=lambda a: -abs(strides[a]))
+    try:
+        rows = x.transpose(summed + kept).reshape((n_rows, n_cols), copy=False)
+    except ValueError:  # the view does not exist
         return None
-    if n_rows > 1 and (s_rows < n_cols * itemsize or s_rows % itemsize):
-        return None  # BLAS needs rows that do not overlap, at a whole number of elements
-    return np.lib.stride_tricks.as_strided(x, (n_rows, n_cols), (s_rows or itemsize, itemsize))
+    except TypeError:  # NumPy < 2.1
+        rows = _rows_by_strides(x, summed, kept, n_rows, n_cols)
+        if rows is None:
+            return None
+    s_rows, s_cols = rows.strides
+    if s_cols != itemsize or s_rows < n_cols * itemsize or s_rows % itemsize:
+        return None  # BLAS needs contiguous rows that do not overlap
+    return rows
 
 
 def sum_array(x, axis, keepdims=False):
@@ -55,14 +79,20 @@ def sum_array(x, axis, keepdims=False):
             or x.dtype not in _BLAS_DTYPES):
         return x.sum(axis=axis, keepdims=keepdims)
     ndim = x.ndim
-    summed = tuple(a % ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
-    kept = [a for a in range(x.ndim) if a not in summed]
+    summed = [a % ndim for a in (axis if isinstance(axis, tuple) else (axis,))]
+    kept = [a for a in range(ndim) if a not in summed]
     if not kept or not summed:
         return x.sum(axis=axis, keepdims=keepdims)
-    rows = _rows_view(x, summed, kept)
+    n_cols = 1
+    for a in kept:
+        n_cols *= x.shape[a]
+    n_rows = x.size // n_cols
+    if n_rows < 2 or n_cols < 2 or (n_cols > _NARROW and x.size < _MIN_SIZE_WIDE):
+        return x.sum(axis=axis, keepdims=keepdims)
+    rows = _rows_view(x, summed, kept, n_rows, n_cols)
     if rows is None:
         return x.sum(axis=axis, keepdims=keepdims)
-    y = np.ones(rows.shape[0], dtype=x.dtype) @ rows
+    y = _ones(rows.shape[0], x.dtype) @ rows
     if keepdims:
         return y.reshape(tuple(1 if a in summed else s for a, s in enumerate(x.shape)))
     return y.reshape(tuple(x.shape[a] for a in kept))

@@ -12,7 +12,7 @@ from dezero._ops import _checks
 from dezero._ops.math import exp, tanh
 from dezero._ops.reduce import sum
 from dezero._typing import ArrayLike, Axis
-from dezero.core import Function, Variable
+from dezero.core import Function, Variable, _state
 
 # =============================================================================
 # sigmoid
@@ -30,20 +30,27 @@ class Sigmoid(Function):
         return y
 
     def backward(self, gy):
-        return SigmoidGrad()(self.outputs[0](), gy)
+        y = self.outputs[0]()
+        if not _state.enable_backprop:  # no graph wanted: the fused kernel on raw arrays
+            return _sigmoid_grad(y.data, gy.data)
+        return SigmoidGrad()(y, gy)
+
+
+def _sigmoid_grad(y, gy):
+    gx = 1 - y  # the one new array; the products go in place
+    gx *= y
+    if getattr(gx, "dtype", None) == gy.dtype:
+        gx *= gy
+    else:  # mixed dtypes: promote as NumPy does rather than cast into gx
+        gx = gx * gy
+    return gx
 
 
 class SigmoidGrad(Function):
     """gx = gy * y * (1 - y) for y = sigmoid(x), fused; differentiable in y and gy."""
 
     def forward(self, y, gy):
-        gx = 1 - y  # the one new array; the products go in place
-        gx *= y
-        if getattr(gx, "dtype", None) == gy.dtype:
-            gx *= gy
-        else:  # mixed dtypes: promote as NumPy does rather than cast into gx
-            gx = gx * gy
-        return gx
+        return _sigmoid_grad(y, gy)
 
     def backward(self, ggx):
         y, gy = self.inputs
@@ -77,7 +84,10 @@ class ReLU(Function):
         return cuda.get_array_module(x).maximum(x, 0)
 
     def backward(self, gy):
-        return ReLUGrad(self.inputs[0].data > 0)(gy)
+        mask = self.inputs[0].data > 0
+        if not _state.enable_backprop:  # no graph wanted: the product on raw arrays
+            return gy.data * mask
+        return ReLUGrad(mask)(gy)
 
 
 class ReLUGrad(Function):

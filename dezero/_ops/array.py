@@ -199,6 +199,15 @@ def broadcast_to(x: ArrayLike, shape: Shape | int) -> Variable:
     return BroadcastTo(shape)(x)
 
 
+def sum_to_array(x, shape):
+    """Raw-array ``sum_to``: ``x`` summed over its leading extra axes and the axes where
+    ``shape`` has 1 (no graph; the BLAS route of ``sum_array`` where it applies)."""
+    lead = x.ndim - len(shape)
+    axis = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1)
+    return sum_array(x, axis, keepdims=True).reshape(shape)
+
+
 class SumTo(Function):
     """y = x summed down to ``shape`` (the inverse of broadcasting)."""
 
@@ -207,11 +216,7 @@ class SumTo(Function):
 
     def forward(self, x):
         self.x_shape = x.shape
-        shape = self.shape
-        lead = x.ndim - len(shape)
-        axis = tuple(range(lead)) + tuple(
-            i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1)
-        return sum_array(x, axis, keepdims=True).reshape(shape)
+        return sum_to_array(x, self.shape)
 
     def backward(self, gy):
         return broadcast_to(gy, self.x_shape)

@@ -4,9 +4,14 @@ from __future__ import annotations
 import numpy as np
 
 from dezero._ops import _checks
-from dezero._ops.array import _broadcasts_to, reshape, sum_to, transpose
+from dezero._ops.array import _broadcasts_to, reshape, sum_to, sum_to_array, transpose
 from dezero._typing import ArrayLike
-from dezero.core import Function, Variable
+from dezero.core import Function, Variable, _state
+
+# Without create_graph (``enable_backprop`` is off inside the backward pass) MatMul and
+# Linear compute their gradients on the raw arrays, with the same products as the
+# differentiable path (so the same bits), and return arrays for the engine to wrap: the
+# transpose, product and sum_to nodes of that path are then never built.
 
 
 def _swap_last(x):
@@ -31,6 +36,9 @@ class MatMul(Function):
         need_x, need_W = self.needs_grad
         gx = gW = None
         if x.ndim == 2 and W.ndim == 2:
+            if not _state.enable_backprop:
+                g = gy.data
+                return (g @ W.data.T if need_x else None), (x.data.T @ g if need_W else None)
             if need_x:
                 gx = MatMul()(gy, transpose(W))
             if need_W:
@@ -114,6 +122,8 @@ class Linear(Function):
         return y
 
     def backward(self, gy):
+        if not _state.enable_backprop:
+            return self._raw_backward(gy.data)
         x, W = self.inputs[0], self.inputs[1]
         need = self.needs_grad
         gx = gW = None
@@ -128,6 +138,23 @@ class Linear(Function):
         if len(self.inputs) == 2:
             return gx, gW
         gb = sum_to(gy, self.inputs[2].shape) if need[2] else None
+        return gx, gW, gb
+
+    def _raw_backward(self, gy):
+        """``backward`` on raw arrays: the same products and sums, no graph."""
+        x, W = self.inputs[0].data, self.inputs[1].data
+        need = self.needs_grad
+        gx = gW = None
+        if need[0]:
+            gx = gy @ W.T  # batched gy broadcasts over W.T, as matmul(gy, transpose(W))
+        if need[1]:
+            if x.ndim == 2:
+                gW = x.T @ gy
+            else:  # fold the batch dimensions into rows
+                gW = x.reshape(-1, W.shape[0]).T @ gy.reshape(-1, W.shape[1])
+        if len(self.inputs) == 2:
+            return gx, gW
+        gb = sum_to_array(gy, self.inputs[2].shape) if need[2] else None
         return gx, gW, gb
 
 
