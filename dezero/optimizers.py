@@ -32,6 +32,7 @@ import numpy as np
 
 from dezero import cuda
 from dezero import io as _io
+from dezero._ops import _gpu_kernels as _gpu
 from dezero.core import Parameter
 
 # =============================================================================
@@ -255,6 +256,9 @@ class SGD(Optimizer):
         self.lr = lr
 
     def update_one(self, param):
+        if _gpu.usable(param.data, param.grad.data):
+            _gpu.sgd_update(param.data, param.grad.data, self.lr)
+            return
         scratch = self._scratch(param, 1)
         if scratch is None:
             param.data -= self.lr * param.grad.data
@@ -277,6 +281,9 @@ class MomentumSGD(Optimizer):
 
     def update_one(self, param):
         v = self._state_of(param)["v"]
+        if _gpu.usable(param.data, param.grad.data, v):
+            _gpu.momentum_update(param.data, param.grad.data, v, self.lr, self.momentum)
+            return
         v *= self.momentum
         scratch = self._scratch(param, 1)
         if scratch is None:
@@ -395,6 +402,10 @@ class Adam(_StepCounted):
         state = self._state_of(param)
         m, v = state["m"], state["v"]
         grad = param.grad.data
+        if _gpu.usable(param.data, grad, m, v):
+            _gpu.adam_update(param.data, grad, m, v, 1 - self.beta1, 1 - self.beta2, self.lr,
+                             self.eps)
+            return
         scratch = self._scratch(param, 2)
         if scratch is None:  # mixed precision: NumPy's promotion of the plain formulas
             m += (1 - self.beta1) * (grad - m)

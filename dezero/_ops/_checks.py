@@ -12,6 +12,7 @@ import builtins
 import numpy as np
 
 from dezero import cuda
+from dezero._ops import _gpu_kernels as _gpu
 from dezero.core import Variable
 
 # Array kinds an op accepts: bool, signed/unsigned integers and floats.
@@ -195,7 +196,13 @@ def index_range(op: str, what: str, ids, size: int, where: str) -> None:
     One reduction (one device sync on CuPy) when all is well; the bounds are only
     computed for the message.
     """
-    if ids.size and bool(((ids < 0) | (ids >= size)).any()):
+    if not ids.size:
+        return
+    if _gpu.real_cupy(ids):
+        bad = _gpu.labels_out_of_range(ids, size)  # one fused kernel
+    else:
+        bad = bool(((ids < 0) | (ids >= size)).any())
+    if bad:
         lo, hi = int(ids.min()), int(ids.max())
         raise ValueError(f"{op}: {what} must be in [0, {size}) {where}; got {what} from "
                          f"{lo} to {hi}")

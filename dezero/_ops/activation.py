@@ -9,6 +9,7 @@ import numpy as np
 from dezero import _arrays as _ua
 from dezero import cuda
 from dezero._ops import _checks
+from dezero._ops import _gpu_kernels as _gpu
 from dezero._ops.math import exp, tanh
 from dezero._ops.reduce import sum
 from dezero._typing import ArrayLike, Axis
@@ -23,6 +24,8 @@ class Sigmoid(Function):
     """y = tanh(x / 2) / 2 + 1/2 (= 1 / (1 + exp(-x)) without overflow)."""
 
     def forward(self, x):
+        if _gpu.usable(x):
+            return _gpu.sigmoid(x)
         xp = cuda.get_array_module(x)
         y = _ua.inplace(xp.tanh, x * 0.5)  # one new array, then everything in place
         y *= 0.5
@@ -37,6 +40,8 @@ class Sigmoid(Function):
 
 
 def _sigmoid_grad(y, gy):
+    if _gpu.usable(y, gy):
+        return _gpu.sigmoid_grad(y, gy)
     gx = 1 - y  # the one new array; the products go in place
     gx *= y
     if getattr(gx, "dtype", None) == gy.dtype:
@@ -81,13 +86,17 @@ class ReLU(Function):
     """y = max(x, 0); the gradient mask is x > 0, so relu'(0) = 0."""
 
     def forward(self, x):
+        if _gpu.usable(x):
+            return _gpu.relu(x)
         return cuda.get_array_module(x).maximum(x, 0)
 
     def backward(self, gy):
-        mask = self.inputs[0].data > 0
+        x = self.inputs[0].data
         if not _state.enable_backprop:  # no graph wanted: the product on raw arrays
-            return gy.data * mask
-        return ReLUGrad(mask)(gy)
+            if _gpu.usable(x, gy.data):
+                return _gpu.relu_grad(gy.data, x)
+            return gy.data * (x > 0)
+        return ReLUGrad(x > 0)(gy)
 
 
 class ReLUGrad(Function):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from dezero import cuda
-from dezero._ops import _checks
+from dezero._ops import _checks, _conv_gpu
 from dezero._ops.array import reshape, transpose
 from dezero._ops.linalg import matmul
 from dezero._ops.reduce import max as _max
@@ -261,6 +261,8 @@ def _conv_forward(x, W, b, stride, pad):
     oc, _, kh, kw = W.shape
     out_size = (get_conv_outsize(x.shape[2], kh, stride[0], pad[0]),
                 get_conv_outsize(x.shape[3], kw, stride[1], pad[1]))
+    if _conv_gpu.usable(x, W, b):
+        return _conv_gpu.conv_forward(x, W, b, stride, pad, out_size)
     cols = _Cols(x, (kh, kw), stride, pad, out_size)
     if len(cols.blocks) == 1:
         col = xp.ascontiguousarray(_windows(x, (kh, kw), stride, pad))
@@ -281,6 +283,8 @@ def _conv_forward(x, W, b, stride, pad):
 
 def _conv_grad_w(x, gy, kernel, stride, pad):
     """gW (OC, C, KH, KW) = sum over blocks of cols (C*KH*KW, m*OH*OW) @ gy (OC, m*OH*OW)^T."""
+    if _conv_gpu.usable(x, gy):
+        return _conv_gpu.conv_grad_w(x, gy, kernel, stride, pad)
     xp = cuda.get_array_module(x)
     c = x.shape[1]
     oc, oh, ow = gy.shape[1:]
@@ -301,6 +305,8 @@ def _deconv_forward(x, W, b, stride, pad, outsize):
     Per block, cols (OC*KH*KW, m*H*W) = W (C, OC*KH*KW)^T @ x (C, m*H*W), as Chainer's
     ``tensordot(W, x, (0, 1))``; then each kernel offset's slice is added into y (col2im).
     """
+    if _conv_gpu.usable(x, W, b):
+        return _conv_gpu.deconv_forward(x, W, b, stride, pad, outsize)
     xp = cuda.get_array_module(x)
     n, c, h, w = x.shape
     _, oc, kh, kw = W.shape
@@ -330,6 +336,10 @@ def im2col_array(img, kernel_size, stride, pad, to_matrix=True):
     one strided window view of the zero-padded image, then one copy.
     """
     kernel, stride, pad = pair(kernel_size), pair(stride), pair(pad)
+    if _conv_gpu.usable(img):
+        out_hw = (get_conv_outsize(img.shape[2], kernel[0], stride[0], pad[0]),
+                  get_conv_outsize(img.shape[3], kernel[1], stride[1], pad[1]))
+        return _conv_gpu.im2col_array(img, kernel, stride, pad, out_hw, to_matrix)
     view = _windows(img, kernel, stride, pad)
     if to_matrix:
         n, c, kh, kw, oh, ow = view.shape
@@ -349,6 +359,8 @@ def col2im_array(col, img_shape, kernel_size, stride, pad, to_matrix=True):
     n, c, h, w = img_shape
     oh = get_conv_outsize(h, kernel[0], stride[0], pad[0])
     ow = get_conv_outsize(w, kernel[1], stride[1], pad[1])
+    if _conv_gpu.usable(col):
+        return _conv_gpu.col2im_array(col, img_shape, kernel, stride, pad, (oh, ow), to_matrix)
     if to_matrix:
         col = col.reshape(n, oh, ow, c, kernel[0], kernel[1]).transpose(0, 3, 4, 5, 1, 2)
     return _scatter_windows(lambda i, j: col[:, :, i, j], tuple(img_shape), kernel, stride,
@@ -675,6 +687,14 @@ class Pooling(Function):
         xp = cuda.get_array_module(x)
         self.input_shape = x.shape
         self.layout = _axis_order(x)
+        if _conv_gpu.usable(x):
+            out_hw = (get_conv_outsize(x.shape[2], self.kernel_size[0], self.stride[0],
+                                       self.pad[0]),
+                      get_conv_outsize(x.shape[3], self.kernel_size[1], self.stride[1],
+                                       self.pad[1]))
+            y, self.indexes = _conv_gpu.max_pool(x, self.kernel_size, self.stride, self.pad,
+                                                 out_hw, _index_dtype(self.kernel_size))
+            return y
         views = _pool_slices(x, self.kernel_size, self.stride, self.pad)
         y = views[0].copy(order="K")
         indexes = xp.zeros_like(y, dtype=_index_dtype(self.kernel_size))
@@ -706,6 +726,9 @@ class Pooling2DGrad(Function):
     def forward(self, gy):
         xp = cuda.get_array_module(gy)
         indexes = self.indexes
+        if _conv_gpu.usable(gy):
+            return _conv_gpu.max_pool_grad(gy, indexes, self.input_shape, self.layout,
+                                           self.kernel_size, self.stride, self.pad)
         (kh, kw), (sh, sw), pad = self.kernel_size, self.stride, self.pad
         if sh >= kh and sw >= kw and pad == (0, 0):
             # windows do not overlap: write each offset's share straight into place
@@ -737,6 +760,9 @@ class Pooling2DWithIndexes(Function):
         self.indexes = mpool2d.indexes
 
     def forward(self, x):
+        if _conv_gpu.usable(x):
+            return _conv_gpu.max_pool_pick(x, self.indexes, self.kernel_size, self.stride,
+                                           self.pad)
         views = _pool_slices(x, self.kernel_size, self.stride, self.pad)
         y = views[0] * (self.indexes == 0)
         for k in range(1, len(views)):
