@@ -470,6 +470,28 @@ def _apply(f, x0, x1=None):
     return out
 
 
+def _record(f, x0, y):
+    """``_apply(f, x0)`` for a forward result ``y`` (an ndarray) the caller computed.
+
+    For op wrappers that run a one-call forward inline (``dezero._ops.math``), saving the
+    ``forward`` call; it records exactly what ``_apply`` records.
+    """
+    out = _new_object(Variable)
+    out.data = y
+    out.name = None
+    out.grad = None
+    if _state.enable_backprop:
+        f.inputs = [x0]
+        f.generation = gen = x0.generation
+        out.creator = f
+        out.generation = gen + 1
+        f.outputs = [_ref(out)]
+    else:
+        out.creator = None
+        out.generation = 0
+    return out
+
+
 # =============================================================================
 # backward walk
 # =============================================================================

@@ -1,6 +1,6 @@
 """conv2d, deconv2d, im2col/col2im and max pooling on CuPy, through the fused kernels.
 
-The same math and layouts as the array code of ``conv.py``, in fewer launches: the
+The same math as the array code of ``conv.py`` (with its own layouts), in fewer launches: the
 columns are written by one im2col kernel (padding included) into a ``(C*KH*KW, N*OH*OW)``
 matrix, each direction is one cuBLAS GEMM, col2im is one gather kernel (with the bias
 fused), and a max pooling step is one kernel. ``conv.py`` calls these only when

@@ -86,11 +86,10 @@ def im2col(img, kernel, stride, pad, out_hw, out):
     return out
 
 
-def _col2im_body():
-    return """
+_COL2IM = ("col2im", "raw T col, raw T b, int32 use_b, int32 C, " + _WINDOW_PARAMS, "T img", """
     ptrdiff_t w = i % W; ptrdiff_t r = i / W;
     ptrdiff_t h = r % H; r /= H;
-    ptrdiff_t c = r % NC1; ptrdiff_t n = r / NC1;
+    ptrdiff_t c = r % C; ptrdiff_t n = r / C;
     ptrdiff_t bc[1] = {c};
     T acc = use_b ? b[bc] : (T)0;
     for (int kh = 0; kh < KH; ++kh) {
@@ -108,11 +107,7 @@ def _col2im_body():
         }
     }
     img = acc;
-"""
-
-
-_COL2IM = ("col2im", "raw T col, raw T b, int32 use_b, int32 NC1, " + _WINDOW_PARAMS,
-           "T img", _col2im_body())
+""")
 
 
 def col2im(col, kernel, stride, pad, out, bias=None):

@@ -21,6 +21,10 @@ from dezero.core import Function, Variable, _apply, _state, _wrap
 # - Without ``create_graph`` (``enable_backprop`` is off inside the backward pass) a
 #   backward computes its gradients on raw arrays, with the same expressions as the
 #   differentiable path that ``create_graph=True`` takes; the engine wraps them.
+# - A Variable of NumPy floats meeting a number (``x * 2.0``) records the op with one input
+#   and the number held as ``c`` (see ``_with_constant``): no constant Variable is built.
+#   ``c`` is a NumPy scalar of the Variable's dtype (rule D2), which computes as the 0-d
+#   array that the number would otherwise become.
 
 
 def _sum_to(gx, shape):
@@ -48,6 +52,10 @@ class _Elementwise(Function):
     # The operands' shapes, for reducing broadcast gradients; forward records them unless
     # both operands are 0-d.
     x0_shape = x1_shape = ()
+    # Set by _with_constant: the number that replaces the second operand (the first with
+    # ``swap``); the op then has one input.
+    c: Any = None
+    swap = False
 
 
 class _Binary(_Elementwise):
@@ -65,26 +73,37 @@ class _Binary(_Elementwise):
 class Add(_Elementwise):
     """y = x0 + x1"""
 
-    def forward(self, x0, x1):
+    def forward(self, x0, x1=None):
+        if x1 is None:
+            return (x0 if x0.ndim else x0[()]) + self.c
         if x0.ndim or x1.ndim:
             self.x0_shape, self.x1_shape = x0.shape, x1.shape
             return x0 + x1
         return x0[()] + x1[()]  # 0-d: NumPy scalars are faster (see above)
 
     def backward(self, gy):
+        if self.c is not None:
+            return gy
         return _to_input_shapes(self, gy, gy)
 
 
 class Sub(_Elementwise):
     """y = x0 - x1"""
 
-    def forward(self, x0, x1):
+    def forward(self, x0, x1=None):
+        if x1 is None:
+            x = x0 if x0.ndim else x0[()]
+            return self.c - x if self.swap else x - self.c
         if x0.ndim or x1.ndim:
             self.x0_shape, self.x1_shape = x0.shape, x1.shape
             return x0 - x1
         return x0[()] - x1[()]
 
     def backward(self, gy):
+        if self.c is not None:
+            if not self.swap:
+                return gy
+            return -gy if _state.enable_backprop else -gy.data
         if not self.needs_grad[1]:
             return _to_input_shapes(self, gy, None)
         if _state.enable_backprop:
@@ -95,13 +114,21 @@ class Sub(_Elementwise):
 class Mul(_Elementwise):
     """y = x0 * x1"""
 
-    def forward(self, x0, x1):
+    def forward(self, x0, x1=None):
+        if x1 is None:
+            return (x0 if x0.ndim else x0[()]) * self.c
         if x0.ndim or x1.ndim:
             self.x0_shape, self.x1_shape = x0.shape, x1.shape
             return x0 * x1
         return x0[()] * x1[()]
 
     def backward(self, gy):
+        c = self.c
+        if c is not None:
+            if _state.enable_backprop:
+                return gy * c
+            g = gy.data
+            return (g if g.ndim else g[()]) * c
         x0, x1 = self.inputs
         need0, need1 = self.needs_grad
         if not _state.enable_backprop:
@@ -114,13 +141,18 @@ class Mul(_Elementwise):
 class Div(_Elementwise):
     """y = x0 / x1"""
 
-    def forward(self, x0, x1):
+    def forward(self, x0, x1=None):
+        if x1 is None:
+            x = x0 if x0.ndim else x0[()]
+            return self.c / x if self.swap else x / self.c
         if x0.ndim or x1.ndim:
             self.x0_shape, self.x1_shape = x0.shape, x1.shape
             return x0 / x1
         return x0[()] / x1[()]
 
     def backward(self, gy):
+        if self.c is not None:
+            return self._constant_backward(gy)
         x0, x1 = self.inputs
         need0, need1 = self.needs_grad
         if not _state.enable_backprop:
@@ -128,6 +160,16 @@ class Div(_Elementwise):
         gx0 = gy / x1 if need0 else None
         gx1 = gy * (-x0 / x1 ** 2) if need1 else None
         return _to_input_shapes(self, gx0, gx1)
+
+    def _constant_backward(self, gy):
+        c, (x,) = self.c, self.inputs
+        if not _state.enable_backprop:
+            gy, x = gy.data, x.data
+            if not (gy.ndim or x.ndim):
+                gy, x = gy[()], x[()]
+        if self.swap:
+            return gy * (-c / x ** 2)
+        return gy / c
 
 
 def _raw_operands(gy, x0, x1):
@@ -148,6 +190,29 @@ class Neg(Function):
         if _state.enable_backprop:
             return -gy
         return -gy.data
+
+
+# Python and NumPy numbers that take a float Variable's dtype (rule D2), and the scalar
+# type of each float dtype.
+_NUMBERS = frozenset((float, int, np.float16, np.float32, np.float64, np.int32, np.int64))
+_FLOAT_SCALARS = {np.dtype(t): t for t in (np.float16, np.float32, np.float64, np.longdouble)}
+
+
+def _with_constant(cls, x, c, swap=False):
+    """``cls`` applied to ``x`` and the number ``c`` it holds (``c`` first with ``swap``).
+
+    None unless ``x`` holds NumPy floats: the caller takes the general path then.
+    """
+    data = x.data
+    if data.__class__ is np.ndarray:
+        scalar = _FLOAT_SCALARS.get(data.dtype)
+        if scalar is not None:
+            f = cls()
+            f.c = scalar(c)
+            if swap:
+                f.swap = True
+            return _apply(f, x)
+    return None
 
 
 _FLOAT_DTYPES = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.float64, np.longdouble))
@@ -210,11 +275,16 @@ def _operator(cls, name, doc):
     less than going through ``_binary``, about 5% of an op.
     """
     def op(x0: ArrayLike, x1: ArrayLike) -> Variable:
-        if x0.__class__ is Variable and x1.__class__ is Variable:
-            try:
-                return _apply(cls(), x0, x1)
-            except (TypeError, ValueError) as exc:
-                raise _operand_error(name, exc, x0=x0, x1=x1) from None
+        if x0.__class__ is Variable:
+            if x1.__class__ is Variable:
+                try:
+                    return _apply(cls(), x0, x1)
+                except (TypeError, ValueError) as exc:
+                    raise _operand_error(name, exc, x0=x0, x1=x1) from None
+            if x1.__class__ in _NUMBERS:
+                y = _with_constant(cls, x0, x1)
+                if y is not None:
+                    return y
         return _binary(cls, x0, x1, name)
 
     op.__name__ = op.__qualname__ = name
@@ -230,11 +300,19 @@ div = _operator(Div, "div", "Elementwise ``x0 / x1`` with broadcasting.")
 
 def rsub(x0: ArrayLike, x1: ArrayLike) -> Variable:
     """Elementwise ``x1 - x0`` (the reflected ``-``)."""
+    if x0.__class__ is Variable and x1.__class__ in _NUMBERS:
+        y = _with_constant(Sub, x0, x1, swap=True)
+        if y is not None:
+            return y
     return _binary(Sub, x0, x1, "rsub", swap=True)
 
 
 def rdiv(x0: ArrayLike, x1: ArrayLike) -> Variable:
     """Elementwise ``x1 / x0`` (the reflected ``/``)."""
+    if x0.__class__ is Variable and x1.__class__ in _NUMBERS:
+        y = _with_constant(Div, x0, x1, swap=True)
+        if y is not None:
+            return y
     return _binary(Div, x0, x1, "rdiv", swap=True)
 
 

@@ -10,19 +10,23 @@ How it is fast
 --------------
 ``im2col_array`` is one ``as_strided`` window view of the zero-padded image and one copy;
 ``col2im_array`` adds KH*KW slices into the image. The only Python loops are over the
-kernel window (and, inside the convolutions, over blocks of whole images), never over
+kernel window (and, inside the convolutions, over blocks of output rows), never over
 pixels.
 
 conv2d follows Chainer: 6-D im2col, a contraction over (C, KH, KW), the bias, then the
-channel axis moved. A problem whose columns fit one block (``_BLOCK_ELEMENTS``, the
-book's tests included) runs exactly that, ``tensordot`` and all, so float32 results have
-Chainer's bits. A bigger one never builds the whole column matrix: block by block, KH*KW
-slice copies fill a small reused buffer ``(C, KH, KW, m, OH, OW)`` (padding positions stay
-zero, so no padded image is made) and one GEMM ``W (OC, C*KH*KW) @ cols`` runs while it
-is in cache. Each output element is the same dot product, though BLAS may sum it in
-another order (a last-bit difference from Chainer). Its result is the (N, OC, OH, OW) view
-of an (OC, N, OH, OW) buffer; the backward GEMMs read such a channels-first gradient
-without a copy, and pooling keeps whatever layout it is given (``order='K'``).
+channel axis moved. A small problem (``_SMALL_ELEMENTS`` column elements, the book's
+tests included) runs exactly that, ``tensordot`` and all, so float32 results have
+Chainer's bits. A bigger one (on NumPy) works batch-last: its result is the
+(N, OC, OH, OW) view of an (OC, OH, OW, N) buffer, so every slice copy of im2col and
+col2im, and every pooling and elementwise op after it, runs along whole rows of
+OW*N contiguous values. It never builds the whole column matrix: block by block of output
+rows, KH*KW slice copies fill a small reused buffer ``(C, KH, KW, r, OW, N)`` (padding
+positions are zeroed, so no padded image is made) and GEMMs ``W (OC, C*KH*KW) @ cols``
+write the result in place while the block is in cache. Each output element is the same
+dot product, though BLAS may sum it in another order (a last-bit difference from
+Chainer). The backward GEMMs read such a batch-last gradient without a copy (deconv2d
+and the gradient of W go through the same blocks), and pooling and its gradient keep
+whatever layout they are given (``order='K'``).
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ from dezero._ops.array import reshape, transpose
 from dezero._ops.linalg import matmul
 from dezero._ops.reduce import max as _max
 from dezero._ops.reduce import sum as _sum
-from dezero.core import Function
+from dezero.core import Function, Variable
 from dezero.utils import get_conv_outsize, get_deconv_outsize, pair
 
 # =============================================================================
@@ -92,13 +96,20 @@ def _window_args(op, x, kernel_size, stride, pad):
 # Raw-array kernels (NumPy or CuPy, no graph)
 # =============================================================================
 
-# The convolutions go through the batch in blocks of whole images whose columns take about
-# this many elements (4 MiB of float32): each block is written and read back while in cache,
-# and the whole (N*OH*OW, C*KH*KW) matrix is never allocated. Every output element is the
-# same dot product as without blocks (the GEMM's inner dimension is never split). Measured
-# on the benchmark's problem: 1 MiB blocks cost a little with one thread and much more with
-# two (every GEMM call synchronises the BLAS threads); 16 MiB lose the cache.
-_BLOCK_ELEMENTS = 1 << 20
+# The convolutions go through the output in blocks of whole rows (of all images) whose
+# columns take about this many elements (2 MiB of float32): each block is filled and read
+# back while in cache, and the whole (C*KH*KW, OH*OW*N) matrix is never allocated (a block
+# holds one row at least). Within a block a GEMM writes at most _BLOCK_COLUMNS columns at a
+# time, so that its output stays in cache: on the benchmark's first layer (inner dimension
+# 9) that halves the GEMM time, and chunks of 8192 lose it again. Every output element of
+# conv2d and deconv2d is the same dot product as without blocks (the inner dimension of
+# their GEMMs is never split); the gradient of W adds one product per chunk. Measured on
+# the benchmark's problem, blocks of 2 MiB and of 4 MiB run equally fast.
+_BLOCK_ELEMENTS = 1 << 19
+_BLOCK_COLUMNS = 1 << 12
+
+# conv2d runs Chainer's exact computation (one tensordot) up to this many column elements.
+_SMALL_ELEMENTS = 1 << 16
 
 
 def _axis_order(a):
@@ -106,9 +117,10 @@ def _axis_order(a):
     return tuple(int(i) for i in np.argsort([-abs(s) for s in a.strides], kind="stable"))
 
 
-def _zeros(shape, dtype, order, xp):
-    """Zeros of ``shape`` laid out in memory in the axis ``order`` (see ``_axis_order``)."""
-    buf = xp.zeros(tuple(shape[a] for a in order), dtype=dtype)
+def _zeros(shape, dtype, order, xp, make=None):
+    """Zeros of ``shape`` laid out in memory in the axis ``order`` (see ``_axis_order``);
+    ``make=xp.empty`` leaves them uninitialised."""
+    buf = (make or xp.zeros)(tuple(shape[a] for a in order), dtype=dtype)
     if tuple(order) == tuple(range(len(shape))):
         return buf  # not a view: the engine need not copy it as a leaf's gradient
     return buf.transpose(tuple(int(i) for i in np.argsort(order)))
@@ -191,141 +203,211 @@ def _scatter_windows(part, shape, kernel, stride, pad, dtype, xp, order=(0, 1, 2
     return img
 
 
-def _blocks(n, per_image, xp):
-    """``(n0, n1)`` ranges of whole images; one block on the GPU."""
+def _blocks(n, per_item, xp):
+    """``(r0, r1)`` ranges splitting ``n`` output rows into near-equal blocks of about
+    ``_BLOCK_ELEMENTS`` column elements (``per_item`` per row); one block off NumPy."""
     if xp is not np:
         return [(0, n)]
-    nb = max(1, min(n, _BLOCK_ELEMENTS // max(per_image, 1)))
-    return [(n0, min(n, n0 + nb)) for n0 in range(0, n, nb)]
+    count = max(1, min(n, -(-n * per_item // _BLOCK_ELEMENTS)))
+    bounds = [n * k // count for k in range(count + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _chunks(n, xp):
+    """Near-equal slices of ``range(n)`` columns, at most ``_BLOCK_COLUMNS`` each on NumPy:
+    a GEMM goes chunk by chunk so that its output chunk stays in cache."""
+    count = max(1, -(-n // _BLOCK_COLUMNS)) if xp is np else 1
+    bounds = [n * k // count for k in range(count + 1)]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _batch_last(a):
+    """``a (N, C, H, W)`` as a contiguous ``(C, H, W, N)`` array: a view of conv2d's own
+    results, else one copy."""
+    return cuda.get_array_module(a).ascontiguousarray(a.transpose(1, 2, 3, 0))
+
+
+def _spans(kernel, stride, pad, size, out_size):
+    """``_span`` of every kernel row offset and of every kernel column offset."""
+    return ([_span(i, stride[0], pad[0], size[0], out_size[0]) for i in range(kernel[0])],
+            [_span(j, stride[1], pad[1], size[1], out_size[1]) for j in range(kernel[1])])
+
+
+def _block_offsets(spans, stride, r0, r1):
+    """``(i, j, rows, cols)`` for each kernel offset (i, j), for the window rows r0..r1.
+
+    ``rows`` is (window rows relative to r0, image rows) and ``cols`` (window columns,
+    image columns): the windows whose offset (i, j) falls inside the image, or None when
+    no window of the block has one.
+    """
+    for i, span in enumerate(spans[0]):
+        rows = None
+        if span is not None:
+            lo, hi = max(span[0].start, r0), min(span[0].stop, r1)
+            first = span[1].start + (lo - span[0].start) * stride
+            if lo < hi:
+                rows = slice(lo - r0, hi - r0), slice(first, first + stride * (hi - lo - 1) + 1,
+                                                      stride)
+        for j, cols in enumerate(spans[1]):
+            yield i, j, rows, cols
+
+
+def _zero_outside(dst, rows, cols):
+    """Zero ``dst (C, R, OW, N)`` outside its ``rows`` x ``cols`` window."""
+    if rows.start:
+        dst[:, :rows.start] = 0
+    if rows.stop < dst.shape[1]:
+        dst[:, rows.stop:] = 0
+    if cols.start:
+        dst[:, rows, :cols.start] = 0
+    if cols.stop < dst.shape[2]:
+        dst[:, rows, cols.stop:] = 0
 
 
 class _Cols:
-    """Column blocks ``(C*KH*KW, m*OH*OW)`` (rows (c, kh, kw), columns (n, oh, ow)) of an
-    image batch, filled by KH*KW slice copies into one reused buffer. Positions on the
-    padding are never written, so they stay zero and no padded image is made."""
+    """Column blocks ``(C*KH*KW, r*OW*N)`` of an image batch, for output rows r0..r1: rows
+    (c, kh, kw), columns (oh, ow, n). KH*KW slice copies from the batch-last image (runs
+    of whole OW*N rows) fill one reused buffer; positions on the padding are zeroed, so no
+    padded image is made."""
 
-    def __init__(self, x, kernel, stride, pad, out_size):
+    def __init__(self, x, kernel, stride, pad, out_size, dtype):
         self.xp = cuda.get_array_module(x)
-        self.x_t = x.transpose(1, 0, 2, 3)  # (C, N, H, W): rows of W values are copied
-        self.kernel = kernel
-        self.out_size = out_size
-        self.offsets = _offsets(kernel, stride, pad, x.shape[2:], out_size)
-        self.ckk = x.shape[1] * kernel[0] * kernel[1]
-        self.blocks = _blocks(x.shape[0], out_size[0] * out_size[1] * self.ckk, self.xp)
+        self.x_t = _batch_last(x)
+        c, h, w, n = self.x_t.shape
+        self.shape = (c,) + tuple(kernel) + (out_size[1], n)
+        self.ckk = c * kernel[0] * kernel[1]
+        self.per_row = self.ckk * out_size[1] * n
+        self.blocks = _blocks(out_size[0], self.per_row, self.xp)
+        self.spans = _spans(kernel, stride, pad, (h, w), out_size)
+        self.row_stride = stride[0]
+        self.dtype = dtype
         self.buf = None
 
     def __iter__(self):
-        for n0, n1 in self.blocks:
-            yield n0, n1, self.fill(n0, n1)
+        for r0, r1 in self.blocks:
+            yield r0, r1, self.fill(r0, r1)
 
-    def fill(self, n0, n1):
-        m = n1 - n0
-        if self.buf is None or self.buf.shape[3] != m:
-            c = self.x_t.shape[0]
-            self.buf = self.xp.zeros((c,) + self.kernel + (m,) + self.out_size,
-                                     dtype=self.x_t.dtype)
-        col = self.buf
-        for i, j, (wh, ww), (ih, iw) in self.offsets:
-            col[:, i, j, :, wh, ww] = self.x_t[:, n0:n1, ih, iw]
+    def fill(self, r0, r1):
+        if self.buf is None:
+            rows = max(b - a for a, b in self.blocks)
+            self.buf = self.xp.empty(rows * self.per_row, dtype=self.dtype)
+        c, kh, kw, ow, n = self.shape
+        col = self.buf[:(r1 - r0) * self.per_row].reshape(c, kh, kw, r1 - r0, ow, n)
+        for i, j, rows, cols in _block_offsets(self.spans, self.row_stride, r0, r1):
+            dst = col[:, i, j]
+            if rows is None or cols is None:
+                dst[...] = 0
+                continue
+            _zero_outside(dst, rows[0], cols[0])
+            dst[:, rows[0], cols[0]] = self.x_t[:, rows[1], cols[1]]
         return col.reshape(self.ckk, -1)
 
 
 def _matmul_into(xp, a, b, out):
-    """``out[...] = a @ b`` (written in place by BLAS on NumPy)."""
-    if xp is np:
-        np.matmul(a, b, out=out)
-    else:
+    """``out[...] = a @ b`` for 2-D operands, by column chunks (``_chunks``), written in
+    place by BLAS on NumPy."""
+    if xp is not np:
         out[...] = a @ b
+        return
+    for c in _chunks(out.shape[1], xp):
+        np.matmul(a, b[:, c], out=out[:, c])
 
 
-def _channel_rows(a, n0, n1):
-    """Images n0..n1 of ``a (N, C, H, W)`` as a ``(C, m*H*W)`` matrix (a view for a
-    channels-first array such as conv2d's output in blocks, else a copy)."""
-    return a[n0:n1].transpose(1, 0, 2, 3).reshape(a.shape[1], -1)
+def _result_type(xp, *arrays):
+    return xp.result_type(*[a for a in arrays if a is not None])
 
 
 def _conv_forward(x, W, b, stride, pad):
-    """conv2d on arrays: ``(N, OC, OH, OW)``, a view of a channels-last or channels-first
-    buffer.
+    """conv2d on arrays: ``(N, OC, OH, OW)``, a view of a channels-last or a batch-last
+    ``(OC, OH, OW, N)`` buffer.
 
-    A problem that fits one block runs exactly Chainer's
-    ``tensordot(col, W, ((1, 2, 3), (1, 2, 3)))`` on the 6-D columns plus ``rollaxis``, so
-    its float32 result has the same bits (the book's tests compare with Chainer). A bigger
-    one goes block by block, ``W (OC, C*KH*KW) @ cols (C*KH*KW, m*OH*OW)`` into an
-    ``(OC, N, OH, OW)`` buffer: each output element is the same dot product over
-    (c, kh, kw), but BLAS may sum it in another order, so it can differ from Chainer's in
-    the last bits.
+    A small problem (columns up to ``_SMALL_ELEMENTS``), and any off NumPy, runs exactly
+    Chainer's ``tensordot(col, W, ((1, 2, 3), (1, 2, 3)))`` on the 6-D columns plus
+    ``rollaxis``, so its float32 result has the same bits (the book's tests compare with
+    Chainer). A bigger one goes block by block of output rows,
+    ``W (OC, C*KH*KW) @ cols (C*KH*KW, r*OW*N)`` into the batch-last buffer: each output
+    element is the same dot product over (c, kh, kw), but BLAS may sum it in another
+    order, so it can differ from Chainer's in the last bits.
     """
     xp = cuda.get_array_module(x)
     n = x.shape[0]
-    oc, _, kh, kw = W.shape
+    oc, c, kh, kw = W.shape
     out_size = (get_conv_outsize(x.shape[2], kh, stride[0], pad[0]),
                 get_conv_outsize(x.shape[3], kw, stride[1], pad[1]))
     if _conv_gpu.usable(x, W, b):
         return _conv_gpu.conv_forward(x, W, b, stride, pad, out_size)
-    cols = _Cols(x, (kh, kw), stride, pad, out_size)
-    if len(cols.blocks) == 1:
+    if xp is not np or n * c * kh * kw * out_size[0] * out_size[1] <= _SMALL_ELEMENTS:
         col = xp.ascontiguousarray(_windows(x, (kh, kw), stride, pad))
         y = xp.tensordot(col, W, ((1, 2, 3), (1, 2, 3)))
         if b is not None:
             y += b
         return y.transpose(0, 3, 1, 2)
-    dtype = xp.result_type(x, W) if b is None else xp.result_type(x, W, b)
-    y = xp.empty((oc, n) + out_size, dtype=dtype)
-    Wm = W.reshape(oc, -1)
-    for n0, n1, col in cols:
-        yb = y[:, n0:n1].reshape(oc, -1)  # a view: each channel's rows are contiguous
+    dtype = _result_type(xp, x, W, b)
+    y = xp.empty((oc,) + out_size + (n,), dtype=dtype)
+    ym = y.reshape(oc, -1)
+    Wm = W.reshape(oc, -1).astype(dtype, copy=False)
+    step = out_size[1] * n
+    for r0, r1, col in _Cols(x, (kh, kw), stride, pad, out_size, dtype):
+        yb = ym[:, r0 * step:r1 * step]
         _matmul_into(xp, Wm, col, yb)
         if b is not None:
             yb += b.reshape(-1, 1)
-    return y.transpose(1, 0, 2, 3)
+    return y.transpose(3, 0, 1, 2)
 
 
 def _conv_grad_w(x, gy, kernel, stride, pad):
-    """gW (OC, C, KH, KW) = sum over blocks of cols (C*KH*KW, m*OH*OW) @ gy (OC, m*OH*OW)^T."""
+    """gW (OC, C, KH, KW) = sum over blocks of cols (C*KH*KW, r*OW*N) @ gy (OC, r*OW*N)^T."""
     if _conv_gpu.usable(x, gy):
         return _conv_gpu.conv_grad_w(x, gy, kernel, stride, pad)
     xp = cuda.get_array_module(x)
     c = x.shape[1]
-    oc, oh, ow = gy.shape[1:]
+    n, oc, oh, ow = gy.shape
     kh, kw = kernel
+    dtype = _result_type(xp, x, gy)
+    gym = _batch_last(gy).reshape(oc, -1).astype(dtype, copy=False)
+    step = ow * n
     gWt = None
-    for n0, n1, col in _Cols(x, kernel, stride, pad, (oh, ow)):
-        part = col @ _channel_rows(gy, n0, n1).T  # (C*KH*KW, OC)
-        if gWt is None:
-            gWt = part
-        else:
-            gWt += part
+    for r0, r1, col in _Cols(x, kernel, stride, pad, (oh, ow), dtype):
+        g = gym[:, r0 * step:r1 * step]
+        for cs in _chunks(col.shape[1], xp):
+            part = col[:, cs] @ g[:, cs].T  # (C*KH*KW, OC)
+            if gWt is None:
+                gWt = part
+            else:
+                gWt += part
     return xp.ascontiguousarray(gWt.T).reshape(oc, c, kh, kw)
 
 
 def _deconv_forward(x, W, b, stride, pad, outsize):
-    """deconv2d on arrays: ``(N, OC, OH, OW)``, a view of an ``(OC, N, OH, OW)`` buffer.
+    """deconv2d on arrays: ``(N, OC, OH, OW)``, a view of an ``(OC, OH, OW, N)`` buffer.
 
-    Per block, cols (OC*KH*KW, m*H*W) = W (C, OC*KH*KW)^T @ x (C, m*H*W), as Chainer's
-    ``tensordot(W, x, (0, 1))``; then each kernel offset's slice is added into y (col2im).
+    Per block of input rows, cols (OC*KH*KW, r*W*N) = W (C, OC*KH*KW)^T @ x (C, r*W*N),
+    as Chainer's ``tensordot(W, x, (0, 1))``; then each kernel offset's slice is added
+    into y (col2im), in runs of whole W*N rows.
     """
     if _conv_gpu.usable(x, W, b):
         return _conv_gpu.deconv_forward(x, W, b, stride, pad, outsize)
     xp = cuda.get_array_module(x)
     n, c, h, w = x.shape
     _, oc, kh, kw = W.shape
-    offsets = _offsets((kh, kw), stride, pad, outsize, (h, w))
-    dtype = xp.result_type(x, W) if b is None else xp.result_type(x, W, b)
-    y = xp.zeros((oc, n) + tuple(outsize), dtype=dtype)
-    Wt = W.reshape(c, -1).T
-    cols = None
-    for n0, n1 in _blocks(n, oc * kh * kw * h * w, xp):
-        if cols is None or cols.shape[1] != (n1 - n0) * h * w:
-            cols = xp.empty((oc * kh * kw, (n1 - n0) * h * w), dtype=dtype)
-        _matmul_into(xp, Wt, _channel_rows(x, n0, n1), cols)
-        col = cols.reshape(oc, kh, kw, n1 - n0, h, w)
-        yb = y[:, n0:n1]
-        for i, j, (wh, ww), (ih, iw) in offsets:
-            yb[:, :, ih, iw] += col[:, i, j, :, wh, ww]
+    dtype = _result_type(xp, x, W, b)
+    xm = _batch_last(x).reshape(c, -1).astype(dtype, copy=False)
+    Wt = W.reshape(c, -1).T.astype(dtype, copy=False)
+    y = xp.zeros((oc,) + tuple(outsize) + (n,), dtype=dtype)
+    per_row = oc * kh * kw * w * n
+    blocks = _blocks(h, per_row, xp)
+    spans = _spans((kh, kw), stride, pad, outsize, (h, w))
+    buf = xp.empty(max(r1 - r0 for r0, r1 in blocks) * per_row, dtype=dtype)
+    for r0, r1 in blocks:
+        cols = buf[:(r1 - r0) * per_row].reshape(oc * kh * kw, -1)
+        _matmul_into(xp, Wt, xm[:, r0 * w * n:r1 * w * n], cols)
+        col = cols.reshape(oc, kh, kw, r1 - r0, w, n)
+        for i, j, rows, cs in _block_offsets(spans, stride[0], r0, r1):
+            if rows is not None and cs is not None:
+                y[:, rows[1], cs[1]] += col[:, i, j, rows[0], cs[0]]
     if b is not None:
         y += b.reshape(-1, 1, 1, 1)
-    return y.transpose(1, 0, 2, 3)
+    return y.transpose(3, 0, 1, 2)
 
 
 def im2col_array(img, kernel_size, stride, pad, to_matrix=True):
@@ -469,6 +551,9 @@ def col2im(x, input_shape, kernel_size, stride=1, pad=0, to_matrix=True):
 class Conv2d(Function):
     """y = conv2d(x, W) + b, as im2col followed by one contraction over (C, KH, KW)."""
 
+    # Set by the wrapper: an operand given as a raw array needs no gradient.
+    needs_grad = (True, True, True)
+
     def __init__(self, stride=1, pad=0):
         self.stride = pair(stride)
         self.pad = pair(pad)
@@ -479,11 +564,12 @@ class Conv2d(Function):
 
     def backward(self, gy):
         x, W = self.inputs[:2]
-        gx = Deconv2d(self.stride, self.pad, x.shape[2:])(gy, W)
-        gW = Conv2DGradW(self)(x, gy)
+        need = self.needs_grad
+        gx = Deconv2d(self.stride, self.pad, x.shape[2:])(gy, W) if need[0] else None
+        gW = Conv2DGradW(self)(x, gy) if need[1] else None
         if len(self.inputs) == 2:
             return gx, gW
-        return gx, gW, _sum(gy, axis=(0, 2, 3))
+        return gx, gW, (_sum(gy, axis=(0, 2, 3)) if need[2] else None)
 
 
 class Deconv2d(Function):
@@ -559,15 +645,16 @@ def conv2d(x, W, b=None, stride=1, pad=0):
     Returns
     -------
     Variable, shape (N, OC, OH, OW) with ``OH = (H + 2*PH - KH) // SH + 1``. It is a
-    view of a channels-last (or, for large batches, channels-first) buffer, as Chainer's
-    ``rollaxis`` gives.
+    view of a channels-last buffer, as Chainer's ``rollaxis`` gives, or, for larger
+    problems on NumPy, of a batch-last ``(OC, OH, OW, N)`` one.
 
     Notes
     -----
     Computed as Chainer does (6-D im2col, ``tensordot`` over (C, KH, KW), bias, channel
     axis moved), so small problems, the book's tests among them, give Chainer's float32
-    bits exactly. Large batches are computed in blocks of images without the full column
-    matrix; their results can differ from Chainer's in the last bits.
+    bits exactly. Larger ones are computed in blocks of output rows without the full
+    column matrix; their results can differ from Chainer's in the last bits. Operands
+    given as raw arrays get no gradient (``x``'s, a deconv2d, is then not computed).
 
     Raises
     ------
@@ -575,6 +662,7 @@ def conv2d(x, W, b=None, stride=1, pad=0):
         For inputs that are not 4-D, mismatched channels, a bad bias shape or a kernel
         larger than the padded input.
     """
+    need = (isinstance(x, Variable), isinstance(W, Variable), isinstance(b, Variable))
     x, W = _checks.as_input("conv2d", "x", x), _checks.as_input("conv2d", "W", W)
     stride = _pair_arg("conv2d", "stride", stride, 1)
     pad = _pair_arg("conv2d", "pad", pad, 0)
@@ -586,6 +674,8 @@ def conv2d(x, W, b=None, stride=1, pad=0):
     _out_size("conv2d", x.shape[2:], W.shape[2:], stride, pad)
     b = _check_bias("conv2d", b, W.shape[0], W)
     f = Conv2d(stride, pad)
+    if not all(need[:2] if b is None else need):
+        f.needs_grad = need
     return f(x, W) if b is None else f(x, W, b)
 
 
@@ -675,6 +765,23 @@ def _pool_slices(x, kernel, stride, pad):
     return _window_slices(_padded(x, *pad), kernel, stride, out_size)
 
 
+def _in_layout_of(ref, a):
+    """``a``, copied into ``ref``'s memory layout if it has another: elementwise ops on
+    operands of different layouts are many times slower."""
+    if _axis_order(a) == _axis_order(ref):
+        return a
+    out = cuda.get_array_module(a).empty_like(ref, dtype=a.dtype)
+    out[...] = a
+    return out
+
+
+def _times(mask, k, dtype):
+    """``k * mask`` as ``dtype``, in place in ``mask``'s memory where ``dtype`` is uint8."""
+    out = mask.view(np.uint8) if dtype == np.uint8 else mask.astype(dtype)
+    out *= out.dtype.type(k)
+    return out
+
+
 class Pooling(Function):
     """y = max over each window; records the argmax (first maximum) of every window."""
 
@@ -701,9 +808,9 @@ class Pooling(Function):
         for k in range(1, len(views)):
             greater = views[k] > y  # strict: the first maximum wins, as argmax
             xp.maximum(y, views[k], out=y)
-            # indexes = where(greater, k, indexes), in arithmetic (faster than a mask)
-            indexes *= ~greater
-            indexes += greater.astype(indexes.dtype) * indexes.dtype.type(k)
+            # indexes = where(greater, k, indexes): k is the largest offset yet, so it is a
+            # maximum with k * greater (faster than a mask)
+            xp.maximum(indexes, _times(greater, k, indexes.dtype), out=indexes)
         self.indexes = indexes
         return y
 
@@ -729,11 +836,17 @@ class Pooling2DGrad(Function):
         if _conv_gpu.usable(gy):
             return _conv_gpu.max_pool_grad(gy, indexes, self.input_shape, self.layout,
                                            self.kernel_size, self.stride, self.pad)
+        gy = _in_layout_of(indexes, gy)
         (kh, kw), (sh, sw), pad = self.kernel_size, self.stride, self.pad
         if sh >= kh and sw >= kw and pad == (0, 0):
             # windows do not overlap: write each offset's share straight into place
-            gx = _zeros(self.input_shape, gy.dtype, self.layout, xp)
             oh, ow = gy.shape[2:]
+            tiled = (sh, sw) == (kh, kw)  # the windows cover all but the last rows/columns
+            gx = _zeros(self.input_shape, gy.dtype, self.layout, xp,
+                        xp.empty if tiled else None)
+            if tiled:
+                gx[:, :, oh * kh:] = 0
+                gx[:, :, :, ow * kw:] = 0
             for k, view in enumerate(_window_slices(gx, self.kernel_size, self.stride,
                                                     (oh, ow))):
                 xp.multiply(gy, indexes == k, out=view)

@@ -2,128 +2,188 @@
 minimum and where."""
 from __future__ import annotations
 
+import numpy as np
+
 from dezero import cuda
 from dezero._ops import _checks
 from dezero._ops._operands import _REAL_SCALARS, operand_array
 from dezero._ops.arith import _Binary, _binary, _operand_error
 from dezero._ops.array import sum_to
 from dezero._typing import ArrayLike
-from dezero.core import Function, Variable
+from dezero.core import Function, Variable, _add_context, _record, _state
 
 # =============================================================================
 # Unary functions
 # =============================================================================
+# A chain of small ops pays mostly per-op overhead (benchmarks/bench_engine.py), so:
+#
+# - NumPy input is computed with ``out=...``, which returns a 0-d array where a plain ufunc
+#   call returns a NumPy scalar that must be wrapped again (the same loop, so the same bits).
+# - The public functions run the ufunc on a Variable of numeric NumPy data themselves and
+#   record the result with ``_record``: no ``Function.__call__``, no ``forward`` call.
+# - Without ``create_graph`` a backward computes on raw arrays (NumPy scalars when 0-d, as
+#   in arith.py) with the expression of its differentiable path, so the bits agree.
 
 
-class Exp(Function):
+def _array_out():
+    """``...`` where ufuncs take ``out=...`` to keep 0-d results arrays (NumPy >= 2.3)."""
+    try:
+        y = np.negative(np.zeros(()), out=...)
+    except TypeError:
+        return None  # a 0-d result comes as a NumPy scalar, to be wrapped again
+    return ... if y.__class__ is np.ndarray else None
+
+
+_ARRAY_OUT = _array_out()
+_ndarray = np.ndarray
+# The dtypes as_input accepts, in native byte order: the fast path of the public functions.
+_NUMERIC_DTYPES = frozenset(np.dtype(c) for c in "?" + np.typecodes["AllInteger"]
+                            + np.typecodes["Float"])
+
+
+class _Ufunc(Function):
+    """Base of the unary ops whose forward is one ufunc (``ufunc``, or CuPy's namesake)."""
+
+    ufunc: np.ufunc
+
+    def forward(self, x):
+        if x.__class__ is _ndarray:
+            return self.ufunc(x, out=_ARRAY_OUT)
+        return getattr(cuda.get_array_module(x), self.ufunc.__name__)(x)
+
+
+def _unary(cls, name, doc):
+    """The public function of the ``_Ufunc`` op ``cls``; its input is checked as ``x``."""
+    ufunc = cls.ufunc
+
+    def op(x: ArrayLike) -> Variable:
+        if x.__class__ is Variable:
+            data = x.data
+            if data.__class__ is _ndarray and data.dtype in _NUMERIC_DTYPES:
+                f = cls()
+                try:  # cls.forward, inline
+                    y = ufunc(data, out=_ARRAY_OUT)
+                except Exception as exc:
+                    _add_context(exc, f, "forward", [data])
+                return _record(f, x, y if y.__class__ is _ndarray else np.asarray(y))
+        return cls()(_checks.as_input(name, "x", x))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    return op
+
+
+def _raw(gy, v):
+    """``(xp, g, a)``: the array module and the arrays of ``gy`` and ``v`` for a raw backward.
+
+    0-d NumPy arrays come as NumPy scalars.
+    """
+    g, a = gy.data, v.data
+    if a.__class__ is not _ndarray:
+        return cuda.get_array_module(a), g, a
+    if not (g.ndim or a.ndim):
+        return np, g[()], a[()]
+    return np, g, a
+
+
+class Exp(_Ufunc):
     """y = exp(x)"""
 
-    def forward(self, x):
-        return cuda.get_array_module(x).exp(x)
+    ufunc = np.exp
 
     def backward(self, gy):
-        return gy * self.outputs[0]()
+        y = self.outputs[0]()
+        if _state.enable_backprop:
+            return gy * y
+        _, g, y = _raw(gy, y)
+        return g * y
 
 
-def exp(x: ArrayLike) -> Variable:
-    """Elementwise exponential."""
-    return Exp()(_checks.as_input("exp", "x", x))
-
-
-class Log(Function):
+class Log(_Ufunc):
     """y = log(x)"""
 
-    def forward(self, x):
-        return cuda.get_array_module(x).log(x)
+    ufunc = np.log
 
     def backward(self, gy):
         x, = self.inputs
-        return gy / x
+        if _state.enable_backprop:
+            return gy / x
+        _, g, x = _raw(gy, x)
+        return g / x
 
 
-def log(x: ArrayLike) -> Variable:
-    """Elementwise natural logarithm."""
-    return Log()(_checks.as_input("log", "x", x))
-
-
-class Sin(Function):
+class Sin(_Ufunc):
     """y = sin(x)"""
 
-    def forward(self, x):
-        return cuda.get_array_module(x).sin(x)
+    ufunc = np.sin
 
     def backward(self, gy):
         x, = self.inputs
-        return gy * cos(x)
+        if _state.enable_backprop:
+            return gy * cos(x)
+        xp, g, x = _raw(gy, x)
+        return g * xp.cos(x)
 
 
-def sin(x: ArrayLike) -> Variable:
-    """Elementwise sine."""
-    return Sin()(_checks.as_input("sin", "x", x))
-
-
-class Cos(Function):
+class Cos(_Ufunc):
     """y = cos(x)"""
 
-    def forward(self, x):
-        return cuda.get_array_module(x).cos(x)
+    ufunc = np.cos
 
     def backward(self, gy):
         x, = self.inputs
-        return gy * -sin(x)
+        if _state.enable_backprop:
+            return gy * -sin(x)
+        xp, g, x = _raw(gy, x)
+        return g * -xp.sin(x)
 
 
-def cos(x: ArrayLike) -> Variable:
-    """Elementwise cosine."""
-    return Cos()(_checks.as_input("cos", "x", x))
-
-
-class Tan(Function):
+class Tan(_Ufunc):
     """y = tan(x)"""
 
-    def forward(self, x):
-        return cuda.get_array_module(x).tan(x)
+    ufunc = np.tan
 
     def backward(self, gy):
         y = self.outputs[0]()
-        return gy * (1 + y * y)
+        if _state.enable_backprop:
+            return gy * (1 + y * y)
+        _, g, y = _raw(gy, y)
+        return g * (1 + y * y)
 
 
-def tan(x: ArrayLike) -> Variable:
-    """Elementwise tangent."""
-    return Tan()(_checks.as_input("tan", "x", x))
-
-
-class Tanh(Function):
+class Tanh(_Ufunc):
     """y = tanh(x)"""
 
-    def forward(self, x):
-        return cuda.get_array_module(x).tanh(x)
+    ufunc = np.tanh
 
     def backward(self, gy):
         y = self.outputs[0]()
-        return gy * (1 - y * y)
+        if _state.enable_backprop:
+            return gy * (1 - y * y)
+        _, g, y = _raw(gy, y)
+        return g * (1 - y * y)
 
 
-def tanh(x: ArrayLike) -> Variable:
-    """Elementwise hyperbolic tangent."""
-    return Tanh()(_checks.as_input("tanh", "x", x))
-
-
-class Sqrt(Function):
+class Sqrt(_Ufunc):
     """y = sqrt(x)"""
 
-    def forward(self, x):
-        return cuda.get_array_module(x).sqrt(x)
+    ufunc = np.sqrt
 
     def backward(self, gy):
         y = self.outputs[0]()
-        return gy / (y * 2)
+        if _state.enable_backprop:
+            return gy / (y * 2)
+        _, g, y = _raw(gy, y)
+        return g / (y * 2)
 
 
-def sqrt(x: ArrayLike) -> Variable:
-    """Elementwise square root."""
-    return Sqrt()(_checks.as_input("sqrt", "x", x))
+exp = _unary(Exp, "exp", "Elementwise exponential.")
+log = _unary(Log, "log", "Elementwise natural logarithm.")
+sin = _unary(Sin, "sin", "Elementwise sine.")
+cos = _unary(Cos, "cos", "Elementwise cosine.")
+tan = _unary(Tan, "tan", "Elementwise tangent.")
+tanh = _unary(Tanh, "tanh", "Elementwise hyperbolic tangent.")
+sqrt = _unary(Sqrt, "sqrt", "Elementwise square root.")
 
 
 class Square(Function):

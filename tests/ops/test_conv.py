@@ -146,30 +146,121 @@ def test_conv2d_has_chainers_float32_bits(n, c, h, oc, k, s, p):
         np.testing.assert_array_equal(y.data, _tensordot_conv(x, W, bias, s, p))
 
 
-def test_blocked_conv_matches_unblocked(monkeypatch):
-    """Large batches go through the batch in blocks (with a short last block)."""
+def _force_blocks(monkeypatch, elements):
+    """Send every conv2d through the blocked path, in blocks of about ``elements``."""
+    monkeypatch.setattr(conv_ops, "_SMALL_ELEMENTS", 0)
+    monkeypatch.setattr(conv_ops, "_BLOCK_ELEMENTS", elements)
+    monkeypatch.setattr(conv_ops, "_BLOCK_COLUMNS", elements)
+
+
+def test_blocks_and_chunks_are_near_equal_ranges(monkeypatch):
+    monkeypatch.setattr(conv_ops, "_BLOCK_ELEMENTS", 100)
+    monkeypatch.setattr(conv_ops, "_BLOCK_COLUMNS", 8)
+    assert conv_ops._blocks(7, 30, np) == [(0, 2), (2, 4), (4, 7)]
+    assert conv_ops._blocks(7, 1000, np) == [(i, i + 1) for i in range(7)]  # a row at least
+    assert conv_ops._blocks(7, 1000, object()) == [(0, 7)]  # one block off NumPy
+    assert conv_ops._chunks(21, np) == [slice(0, 7), slice(7, 14), slice(14, 21)]
+    assert conv_ops._chunks(21, object()) == [slice(0, 21)]
+
+
+@pytest.mark.parametrize("elements", [1, 150, 1 << 20])  # a row per block, a few, one
+@pytest.mark.parametrize("shape, k, s, p", CONFIGS + [((7, 3, 6, 5), (3, 2), (2, 1), (1, 0))])
+def test_blocked_conv_matches_unblocked(monkeypatch, shape, k, s, p, elements):
+    """Big problems go through the output in blocks of rows (with a short last block)."""
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((7, 3, 6, 5))
-    W = rng.standard_normal((4, 3, 3, 2))
+    kh, kw = FC.pair(k)
+    x = rng.standard_normal(shape)
+    W = rng.standard_normal((4, shape[1], kh, kw))
     b = rng.standard_normal(4)
-    gy = rng.standard_normal((7, 4, 3, 4))
 
     def run():
         xv, Wv, bv = Variable(x), Variable(W), Variable(b)
-        y = F.conv2d(xv, Wv, bv, stride=(2, 1), pad=(1, 0))
+        y = F.conv2d(xv, Wv, bv, stride=s, pad=p)
+        gy = np.linspace(-1, 1, y.size).reshape(y.shape)
         y.grad = Variable(gy)
         y.backward()
-        d = F.deconv2d(gy, W.transpose(0, 1, 2, 3), stride=(2, 1), pad=(1, 0),
-                       outsize=(6, 5))
+        d = F.deconv2d(gy, W, stride=s, pad=p, outsize=shape[2:])
         return [y.data, xv.grad.data, Wv.grad.data, bv.grad.data, d.data]
 
-    whole = run()
-    monkeypatch.setattr(conv_ops, "_BLOCK_ELEMENTS", 100)  # one or two images per block
-    assert len(conv_ops._blocks(7, 3 * 3 * 2 * 3 * 4, np)) == 7
+    whole = run()  # small: Chainer's tensordot forward
+    _force_blocks(monkeypatch, elements)
     blocked = run()
-    np.testing.assert_allclose(whole[0], _tensordot_conv(x, W, b, (2, 1), (1, 0)), rtol=1e-12)
+    np.testing.assert_allclose(whole[0], _tensordot_conv(x, W, b, s, p), rtol=1e-12)
     for a, c in zip(whole, blocked):
         np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)
+    for a in (blocked[0], blocked[4]):  # (N, C, H, W) views of batch-last buffers
+        assert a.transpose(1, 2, 3, 0).flags.c_contiguous
+
+
+@pytest.mark.parametrize("dtypes", [(np.float32,) * 3, (np.float32, np.float64, np.float32)])
+def test_blocked_conv_keeps_dtypes(monkeypatch, dtypes):
+    _force_blocks(monkeypatch, 200)
+    rng = np.random.default_rng(12)
+    arrays = [rng.standard_normal(shape).astype(dt)
+              for shape, dt in zip([(3, 2, 7, 6), (5, 2, 3, 3), (5,)], dtypes)]
+    vs = [Variable(a) for a in arrays]
+    y = F.conv2d(*vs, stride=1, pad=1)
+    expected = np.result_type(*dtypes)
+    assert y.dtype == expected
+    ref = _tensordot_conv(*[a.astype(np.float64) for a in arrays], 1, 1)
+    np.testing.assert_allclose(y.data, ref, rtol=1e-5, atol=1e-5)
+    y.backward()
+    for v, a in zip(vs, arrays):
+        assert v.grad.dtype == expected and v.grad.shape == a.shape
+
+
+def test_blocked_conv_second_order(monkeypatch):
+    _force_blocks(monkeypatch, 40)
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 2, 5, 4))
+    W = rng.standard_normal((3, 2, 3, 2))
+    b = rng.standard_normal(3)
+    check_grad(lambda x, W, b: F.conv2d(x, W, b, stride=(2, 1), pad=1), x, W, b, order=2,
+               rtol=1e-5, atol=1e-6)
+    check_grad(lambda x, W: F.deconv2d(x, W, stride=2, pad=1), x, W.transpose(1, 0, 2, 3),
+               order=2, rtol=1e-5, atol=1e-6)
+
+
+def _conv_grads(x, W, b, create_graph=False):
+    y = F.conv2d(x, W, b, pad=1)
+    y.grad = Variable(np.linspace(-1, 1, y.size, dtype=y.dtype).reshape(y.shape))
+    y.backward(create_graph=create_graph)
+    return [None if not isinstance(v, Variable) or v.grad is None else v.grad.data
+            for v in (x, W, b)]
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_conv2d_gives_raw_arrays_no_gradient(monkeypatch, create_graph):
+    """An operand given as a raw array needs no gradient: its product is not computed,
+    and the other gradients are the same bits."""
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((3, 2, 6, 6)).astype(np.float32)
+    W = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    ref = _conv_grads(Variable(x), Variable(W), Variable(b), create_graph)
+    calls = []
+    for name in ("_deconv_forward", "_conv_grad_w"):
+        real = getattr(conv_ops, name)
+        monkeypatch.setattr(conv_ops, name,
+                            lambda *a, real=real, name=name: calls.append(name) or real(*a))
+    got = _conv_grads(x, Variable(W), Variable(b), create_graph)
+    assert calls == ["_conv_grad_w"]  # no deconv2d for x
+    for r, g in zip(ref[1:], got[1:]):
+        assert g.dtype == np.float32
+        np.testing.assert_array_equal(r, g)
+    calls.clear()
+    got = _conv_grads(Variable(x), W, b, create_graph)
+    assert calls == ["_deconv_forward"] and got[1:] == [None, None]
+    np.testing.assert_array_equal(ref[0], got[0])
+
+
+def test_conv2d_raw_operands_keep_higher_order_gradients():
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((2, 2, 4, 4))
+    W = rng.standard_normal((3, 2, 3, 3))
+    b = rng.standard_normal(3)
+    check_grad(lambda W, b: F.conv2d(x, W, b, pad=1), W, b, order=2)
+    check_grad(lambda x: F.conv2d(x, W, b, pad=1), x, order=2)
 
 
 def test_conv2d_accepts_any_memory_layout():
@@ -320,6 +411,63 @@ def test_max_pooling_pads_with_zeros():
     # every window but the middle one holds a padding zero, which beats -1
     np.testing.assert_array_equal(F.pooling(x, 2, 1, 1).data[0, 0],
                                   [[0, 0, 0], [0, -1, 0], [0, 0, 0]])
+
+
+def _max_pool_reference(x, gy, k, s):
+    """Max pooling without padding and its gradient, window by window: the first maximum
+    (argmax) of each window gets the gradient."""
+    n, c, h, w = x.shape
+    oh, ow = (h - k) // s + 1, (w - k) // s + 1
+    y = np.empty((n, c, oh, ow), x.dtype)
+    gx = np.zeros(x.shape, gy.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            win = x[:, :, i * s:i * s + k, j * s:j * s + k].reshape(n, c, -1)
+            a = win.argmax(axis=2)
+            y[:, :, i, j] = np.take_along_axis(win, a[..., None], 2)[..., 0]
+            for nn in range(n):
+                for cc in range(c):
+                    gx[nn, cc, i * s + a[nn, cc] // k, j * s + a[nn, cc] % k] += gy[nn, cc, i, j]
+    return y, gx
+
+
+def _layouts(a):
+    """``a`` as contiguous, channels-last, batch-last and strided (non-contiguous) views."""
+    return [a, a.transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2),
+            a.transpose(1, 2, 3, 0).copy().transpose(3, 0, 1, 2),
+            np.pad(a, ((0, 0), (0, 1), (0, 0), (1, 0)))[:, :-1, :, 1:]]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, k, s", [((2, 3, 8, 8), 2, 2), ((2, 3, 7, 9), 2, 2),
+                                         ((3, 2, 9, 7), 3, 3), ((2, 2, 8, 9), 2, 3),
+                                         ((1, 1, 17, 17), 17, 17)])
+def test_pooling_without_overlap_matches_window_by_window(shape, k, s, dtype):
+    """The non-overlapping windows (stride >= kernel, no pad) on every memory layout, with
+    ties (the first maximum wins), leftover rows and columns, and int32 indexes (17x17)."""
+    rng = np.random.default_rng(16)
+    data = rng.integers(-2, 3, shape).astype(dtype)  # many ties
+    for x in _layouts(data):
+        for gy_layout in range(2):
+            xv = Variable(x)
+            y = F.pooling(xv, k, s)
+            gy = _layouts(np.linspace(-1, 1, y.size, dtype=dtype).reshape(y.shape))[gy_layout]
+            y_ref, gx_ref = _max_pool_reference(data, gy, k, s)
+            assert y.dtype == dtype
+            np.testing.assert_array_equal(y.data, y_ref)
+            y.grad = Variable(gy)
+            y.backward()
+            assert xv.grad.dtype == dtype
+            np.testing.assert_array_equal(xv.grad.data, gx_ref)
+
+
+def test_pooling_keeps_the_layout_it_is_given():
+    x = _layouts(np.random.default_rng(17).standard_normal((2, 3, 8, 8)))[2]  # batch-last
+    xv = Variable(x)
+    y = F.pooling(xv, 2, 2)
+    assert y.data.transpose(1, 2, 3, 0).flags.c_contiguous
+    gx = conv_ops.Pooling2DGrad(y.creator)(np.ones(y.shape))
+    assert gx.data.transpose(1, 2, 3, 0).flags.c_contiguous
 
 
 # -----------------------------------------------------------------------------
