@@ -57,6 +57,32 @@ def _window_args(img_hw, kernel, stride, pad, out_hw):
             stride[0], stride[1], pad[0], pad[1])
 
 
+def _gather_windows(init, add, store):
+    """Body of a kernel over the image pixels (n, c, h, w) of an (N, C, H, W) output: ``init``
+    declares ``T acc``, then ``add`` runs for each window (oh, ow) and kernel offset (kh, kw)
+    that covers the pixel, and ``store`` writes ``acc``."""
+    return """
+    ptrdiff_t w = i %% W; ptrdiff_t r = i / W;
+    ptrdiff_t h = r %% H; r /= H;
+    ptrdiff_t c = r %% C; ptrdiff_t n = r / C;
+    %s
+    for (int kh = 0; kh < KH; ++kh) {
+        ptrdiff_t t = h + PH - kh;
+        if (t < 0 || t %% SH != 0) continue;
+        ptrdiff_t oh = t / SH;
+        if (oh >= OH) continue;
+        for (int kw = 0; kw < KW; ++kw) {
+            ptrdiff_t u = w + PW - kw;
+            if (u < 0 || u %% SW != 0) continue;
+            ptrdiff_t ow = u / SW;
+            if (ow >= OW) continue;
+            %s
+        }
+    }
+    %s;
+""" % (init, add, store)
+
+
 # =============================================================================
 # im2col / col2im
 # =============================================================================
@@ -86,28 +112,10 @@ def im2col(img, kernel, stride, pad, out_hw, out):
     return out
 
 
-_COL2IM = ("col2im", "raw T col, raw T b, int32 use_b, int32 C, " + _WINDOW_PARAMS, "T img", """
-    ptrdiff_t w = i % W; ptrdiff_t r = i / W;
-    ptrdiff_t h = r % H; r /= H;
-    ptrdiff_t c = r % C; ptrdiff_t n = r / C;
-    ptrdiff_t bc[1] = {c};
-    T acc = use_b ? b[bc] : (T)0;
-    for (int kh = 0; kh < KH; ++kh) {
-        ptrdiff_t t = h + PH - kh;
-        if (t < 0 || t % SH != 0) continue;
-        ptrdiff_t oh = t / SH;
-        if (oh >= OH) continue;
-        for (int kw = 0; kw < KW; ++kw) {
-            ptrdiff_t u = w + PW - kw;
-            if (u < 0 || u % SW != 0) continue;
-            ptrdiff_t ow = u / SW;
-            if (ow >= OW) continue;
-            ptrdiff_t at[6] = {n, c, kh, kw, oh, ow};
-            acc += col[at];
-        }
-    }
-    img = acc;
-""")
+_COL2IM = ("col2im", "raw T col, raw T b, int32 use_b, int32 C, " + _WINDOW_PARAMS, "T img",
+           _gather_windows("ptrdiff_t bc[1] = {c}; T acc = use_b ? b[bc] : (T)0;",
+                           "ptrdiff_t at[6] = {n, c, kh, kw, oh, ow}; acc += col[at];",
+                           "img = acc"))
 
 
 def col2im(col, kernel, stride, pad, out, bias=None):
@@ -170,27 +178,11 @@ def max_pool(x, kernel, stride, pad, out_hw, index_dtype):
 
 
 _MAXPOOL_GRAD = ("max_pool_grad", "raw T gy, raw I index, int32 C, " + _WINDOW_PARAMS,
-                 "T gx", """
-    ptrdiff_t w = i % W; ptrdiff_t r = i / W;
-    ptrdiff_t h = r % H; r /= H;
-    ptrdiff_t c = r % C; ptrdiff_t n = r / C;
-    T acc = (T)0;
-    for (int kh = 0; kh < KH; ++kh) {
-        ptrdiff_t t = h + PH - kh;
-        if (t < 0 || t % SH != 0) continue;
-        ptrdiff_t oh = t / SH;
-        if (oh >= OH) continue;
-        for (int kw = 0; kw < KW; ++kw) {
-            ptrdiff_t u = w + PW - kw;
-            if (u < 0 || u % SW != 0) continue;
-            ptrdiff_t ow = u / SW;
-            if (ow >= OW) continue;
-            ptrdiff_t at[4] = {n, c, oh, ow};
-            if ((int)index[at] == kh * KW + kw) acc += gy[at];
-        }
-    }
-    gx = acc;
-""")
+                 "T gx", _gather_windows(
+                     "T acc = (T)0;",
+                     "ptrdiff_t at[4] = {n, c, oh, ow}; "
+                     "if ((int)index[at] == kh * KW + kw) acc += gy[at];",
+                     "gx = acc"))
 
 
 def max_pool_grad(gy, index, kernel, stride, pad, out):
