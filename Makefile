@@ -2,16 +2,35 @@
 PY ?= .venv/bin/python
 BENCH_ENV = env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
 
-.PHONY: venv test lint bench bench-engine bench-conv bench-train gpu-check train
+.PHONY: venv test test-fast lint typecheck docs dist ci bench bench-engine bench-conv bench-train gpu-check train
 
 venv:
-	python3 -m venv .venv && .venv/bin/pip install -q -e '.[test,oracle,bench,viz,data,safetensors]'
+	python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev,oracle]'
 
 test:
 	$(PY) -m pytest -q
 
+test-fast:  # on every core (pytest-xdist)
+	$(PY) -m pytest -q -n auto -p no:cacheprovider
+
 lint:
 	$(PY) -m ruff check .
+
+typecheck:
+	$(PY) -m mypy
+
+# The API reference and the docs, warnings as errors; the site goes to site/.
+docs:
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+# The wheel and the sdist in dist/, checked as .ci/run checks them.
+dist:
+	rm -rf dist && $(PY) -m build --outdir dist . && .venv/bin/check-wheel-contents dist/*.whl \
+		&& .venv/bin/twine check --strict dist/*
+
+# Everything CI runs; recreates .venv and .venv-floor from scratch.
+ci:
+	bash .ci/run
 
 train:
 	.venv/bin/dezero train

@@ -14,7 +14,6 @@ import os
 import sys
 import time
 
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import format_table, machine_report, median, ratio, write_json  # noqa: E402
 from bench_training import dezero_step_fn, make_batches, torch_step_fn  # noqa: E402

@@ -16,13 +16,18 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 out_dir=${OUT:-benchmarks/results}
 mkdir -p "$out_dir"
 report="$out_dir/gpu_check.txt"
+# The report names the folder as given ($OUT, or the repository-relative default), never the
+# absolute path of the machine that made it: it is committed.
+shown_dir=${OUT:+\$OUT}
+shown_dir=${shown_dir:-$out_dir}
 {
     echo "== nvidia-smi"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
     echo "== versions"
     $PY -c "import sys, numpy, cupy; print('python', sys.version.split()[0], 'numpy', \
 numpy.__version__, 'cupy', cupy.__version__, 'CUDA runtime', cupy.cuda.runtime.runtimeGetVersion())"
-    $PY -c "import dezero; from dezero import cuda; print('dezero', dezero.__version__, \
-'from', dezero.__file__, 'gpu_enable', cuda.gpu_enable)"
+    # paths relative to the repository: the report is committed
+    $PY -c "import os, dezero; from dezero import cuda; print('dezero', dezero.__version__, \
+'from', os.path.relpath(dezero.__file__), 'gpu_enable', cuda.gpu_enable)"
     echo "== GPU benchmark"
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $PY benchmarks/bench_gpu.py --out "$out_dir/gpu.json"
     echo "== GPU tests (pytest -m gpu ${PYTEST_ARGS:-})"
@@ -34,5 +39,5 @@ numpy.__version__, 'cupy', cupy.__version__, 'CUDA runtime', cupy.cuda.runtime.r
     grep -E "^(FAILED|ERROR)" "$out_dir/gpu_pytest.log" | head -n 60
     tail -n 3 "$out_dir/gpu_pytest.log"
     echo "pytest exit: $status after $((SECONDS - start)) s (full log: $out_dir/gpu_pytest.log)"
-} 2>&1 | tee "$report"
+} 2>&1 | sed "s|$out_dir|$shown_dir|g" | tee "$report"
 echo "results in $report"

@@ -65,6 +65,9 @@ def inplace(ufunc, a):
 def _shift(x, axis):
     """The max of ``x`` over ``axis`` (kept dims, floating, finite) to subtract before exp."""
     xp = cuda.get_array_module(x)
+    if x.size == 0:  # no max over an empty axis (NumPy raises); nothing to shift either
+        m = x.sum(axis=axis, keepdims=True)
+        return m.astype(x.dtype if x.dtype.kind == "f" else np.float64, copy=False)
     m = x.max(axis=axis, keepdims=True)
     if x.dtype.kind != "f":
         m = m.astype(np.float64)
@@ -73,11 +76,16 @@ def _shift(x, axis):
     return xp.where(xp.isfinite(m), m, 0).astype(m.dtype, copy=False)
 
 
+max_shift = _shift  # for the ops that need the shift itself (softmax_cross_entropy)
+
+
 def logsumexp(x, axis=1):
     """``log(sum(exp(x), axis, keepdims=True))``, max-shifted so it never overflows."""
     xp = cuda.get_array_module(x)
     m = _shift(x, axis)
     y = inplace(xp.exp, x - m)
+    if x.size == 0:  # the log of an empty sum is -inf, as in SciPy and PyTorch
+        return xp.full_like(m, -np.inf)
     s = inplace(xp.log, y.sum(axis=axis, keepdims=True))
     m += s
     return m
@@ -91,6 +99,8 @@ def log_softmax(x, axis=1):
     """
     xp = cuda.get_array_module(x)
     y = x - _shift(x, axis)
+    if y.size == 0:
+        return y
     s = inplace(xp.exp, y.copy()).sum(axis=axis, keepdims=True)
     y -= inplace(xp.log, s)
     return y

@@ -7,6 +7,7 @@ import operator
 import sys
 import threading
 import weakref
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class Config(metaclass=_ConfigMeta):
 
 
 @contextlib.contextmanager
-def using_config(name: str, value):
+def using_config(name: str, value: Any) -> Iterator[None]:
     """Set ``Config.<name>`` to ``value`` inside the block; restore it afterwards.
 
     The old value comes back even when the block raises. Only the current thread sees
@@ -66,17 +67,17 @@ def using_config(name: str, value):
         setattr(Config, name, old_value)
 
 
-def no_grad():
+def no_grad() -> contextlib.AbstractContextManager[None]:
     """Context manager in which no graph is recorded."""
     return using_config("enable_backprop", False)
 
 
-def test_mode():
+def test_mode() -> contextlib.AbstractContextManager[None]:
     """Context manager for inference: dropout is off, batch_norm uses running statistics."""
     return using_config("train", False)
 
 
-test_mode.__test__ = False  # pytest must not collect it when a test module imports it
+test_mode.__test__ = False  # type: ignore[attr-defined]  # pytest must not collect it when a test module imports it
 
 
 # =============================================================================
@@ -104,8 +105,34 @@ class Variable:
     # there is no per-instance __dict__, so only these attributes can be set.
     __slots__ = ("data", "name", "grad", "creator", "generation", "__weakref__")
     __array_priority__ = 200
+    data: Any
+    name: str | None
+    grad: Any  # a Variable, or None; Any so that the book's ``x.grad.data`` type-checks
+    creator: Function | None
+    generation: int
 
-    def __init__(self, data, name: str | None = None):
+    if TYPE_CHECKING:  # installed by setup_variable(); declared for type checkers
+        def __add__(self, other: Any) -> Variable: ...
+        def __radd__(self, other: Any) -> Variable: ...
+        def __mul__(self, other: Any) -> Variable: ...
+        def __rmul__(self, other: Any) -> Variable: ...
+        def __neg__(self) -> Variable: ...
+        def __sub__(self, other: Any) -> Variable: ...
+        def __rsub__(self, other: Any) -> Variable: ...
+        def __truediv__(self, other: Any) -> Variable: ...
+        def __rtruediv__(self, other: Any) -> Variable: ...
+        def __pow__(self, other: Any) -> Variable: ...
+        def __rpow__(self, other: Any) -> Variable: ...
+        def __getitem__(self, slices: Any) -> Variable: ...
+        def __matmul__(self, other: Any) -> Variable: ...
+        def __rmatmul__(self, other: Any) -> Variable: ...
+        def __abs__(self) -> Variable: ...
+        def matmul(self, other: Any) -> Variable: ...
+        def dot(self, other: Any) -> Variable: ...
+        def max(self, axis: Any = None, keepdims: bool = False) -> Variable: ...
+        def min(self, axis: Any = None, keepdims: bool = False) -> Variable: ...
+
+    def __init__(self, data: Any, name: str | None = None) -> None:
         if data is not None and data.__class__ is not np.ndarray:
             _check_data_type(data)
         self.data = data
@@ -116,19 +143,19 @@ class Variable:
 
     # -- array-like attributes ------------------------------------------------
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         return self.data.shape
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         return self.data.ndim
 
     @property
-    def size(self):
+    def size(self) -> int:
         return self.data.size
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self.data.dtype
 
     def __len__(self):
@@ -144,17 +171,49 @@ class Variable:
         return "variable(" + body + ")"
 
     # -- graph bookkeeping ----------------------------------------------------
-    def set_creator(self, func):
+    def set_creator(self, func: Function) -> None:
         self.creator = func
         self.generation = func.generation + 1
 
-    def cleargrad(self):
+    def cleargrad(self) -> None:
         self.grad = None
 
-    def unchain(self):
+    def register_hook(self, fn: Callable[[Variable], Any]) -> _HookHandle:
+        """Call ``fn(grad)`` whenever backward computes this Variable's gradient.
+
+        ``fn`` gets the gradient (a Variable) and may return a replacement (a Variable or
+        an ndarray of the same shape), which then flows on; None keeps it. Hooks run in
+        registration order, also under ``dezero.func`` transforms.
+
+        Returns
+        -------
+        handle
+            ``handle.remove()`` unregisters ``fn``.
+        """
+        if not callable(fn):
+            raise TypeError(f"register_hook: fn must be callable; got {type(fn).__name__}")
+        _hooks_of(self, create=True).append(fn)
+        if self.creator is not None:
+            _hook_backward(self.creator)
+        return _HookHandle(self, fn)
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf Variable's gradient in ``grad`` after backward.
+
+        Each backward pass sets ``grad`` to that pass's gradient (as ``backward(
+        retain_grad=True)`` does for every non-leaf). A leaf keeps its gradient anyway.
+        """
+        if self.creator is None:
+            return
+        hooks = _hooks_of(self, create=True)
+        if _RETAIN not in hooks:
+            hooks.append(_RETAIN)
+        _hook_backward(self.creator)
+
+    def unchain(self) -> None:
         self.creator = None
 
-    def unchain_backward(self):
+    def unchain_backward(self) -> None:
         """Cut the graph behind this variable (truncated BPTT); ``self`` keeps its creator."""
         if self.creator is None:
             return
@@ -171,26 +230,26 @@ class Variable:
                     x.unchain()
 
     # -- shape helpers (the functions live in dezero.functions) --------------
-    def reshape(self, *shape):
+    def reshape(self, *shape: Any) -> Variable:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = shape[0]
+            return _F().reshape(self, tuple(shape[0]))
         return _F().reshape(self, tuple(shape))
 
-    def transpose(self, *axes):
+    def transpose(self, *axes: Any) -> Variable:
         if len(axes) == 0:
-            axes = None
-        elif len(axes) == 1 and (isinstance(axes[0], (tuple, list)) or axes[0] is None):
-            axes = axes[0]
+            return _F().transpose(self, None)
+        if len(axes) == 1 and (isinstance(axes[0], (tuple, list)) or axes[0] is None):
+            return _F().transpose(self, axes[0])
         return _F().transpose(self, axes)
 
     @property
-    def T(self):
+    def T(self) -> Variable:
         return _F().transpose(self)
 
-    def sum(self, axis=None, keepdims=False):
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Variable:
         return _F().sum(self, axis, keepdims)
 
-    def item(self):
+    def item(self) -> Any:
         """The value of a size-1 Variable as a Python scalar."""
         if self.data is None or self.data.size != 1:
             shape = None if self.data is None else self.data.shape
@@ -198,14 +257,82 @@ class Variable:
                              f"got shape {shape}")
         return self.data.item()
 
+    # -- interop: NumPy, Python numbers, DLPack ---------------------------------
+    def __array__(self, dtype=None, copy=None):
+        """The data for NumPy (``np.asarray(v)``): the array itself, or a converted copy.
+
+        Operators are unaffected: ``ndarray op Variable`` still defers to the Variable
+        (``__array_priority__``) and records a graph node.
+
+        Raises
+        ------
+        TypeError
+            When the data is a CuPy array: NumPy cannot read GPU memory implicitly.
+        """
+        data = self.data
+        if data is None:
+            raise TypeError("Variable.__array__: the Variable has no data (None)")
+        if data.__class__ is not np.ndarray and not isinstance(data, np.ndarray):
+            raise TypeError("Variable.__array__: the data is a CuPy array on the GPU and NumPy "
+                            "cannot read it implicitly; copy it with dezero.cuda.as_numpy(v.data) "
+                            "or move it with v.to_cpu() first")
+        if copy:
+            return np.array(data, dtype=dtype, copy=True)
+        if dtype is not None and np.dtype(dtype) != data.dtype:
+            if copy is False:
+                raise ValueError(f"Variable.__array__: converting {data.dtype} to "
+                                 f"{np.dtype(dtype)} needs a copy, but copy=False")
+            return data.astype(dtype)
+        return data
+
+    def _scalar(self, op):
+        data = self.data
+        if data is None or data.size != 1:
+            shape = None if data is None else tuple(data.shape)
+            raise TypeError(f"{op}: only a Variable of size 1 converts to a Python scalar; "
+                            f"got shape {shape}")
+        return data.item()  # works for CuPy too (a device-to-host copy of one element)
+
+    def __float__(self):
+        return float(self._scalar("float()"))
+
+    def __int__(self):
+        return int(self._scalar("int()"))
+
+    def __bool__(self):
+        # NOTE: as NumPy and PyTorch: only a size-1 Variable has a truth value.
+        data = self.data
+        if data is None or data.size != 1:
+            shape = None if data is None else tuple(data.shape)
+            raise ValueError(f"bool(): the truth value of a Variable with shape {shape} is "
+                             "ambiguous; use (v.data).any() or (v.data).all(), or v is None "
+                             "to test for presence")
+        return bool(data.item())
+
+    def __dlpack__(self, **kwargs):
+        """Export the data through DLPack (``torch.from_dlpack(v)``, ``np.from_dlpack(v)``).
+
+        Zero-copy: the consumer sees the same memory. The keyword arguments of the DLPack
+        protocol (``stream``, ``max_version``, ``dl_device``, ``copy``) go to the array.
+        """
+        if self.data is None:
+            raise TypeError("Variable.__dlpack__: the Variable has no data (None)")
+        return self.data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        """``(device_type, device_id)`` of the data, as the DLPack protocol defines."""
+        if self.data is None:
+            raise TypeError("Variable.__dlpack_device__: the Variable has no data (None)")
+        return self.data.__dlpack_device__()
+
     # -- devices --------------------------------------------------------------
-    def to_cpu(self):
+    def to_cpu(self) -> None:
         if self.data is not None:
             self.data = cuda.as_numpy(self.data)
         if self.grad is not None:
             self.grad.to_cpu()
 
-    def to_gpu(self):
+    def to_gpu(self) -> None:
         if self.data is not None:
             cuda.require_gpu("Variable.to_gpu")  # a clear RuntimeError without a GPU
             self.data = cuda.as_cupy(self.data)
@@ -281,6 +408,29 @@ _ndarray = np.ndarray
 _np_generic = np.generic
 
 
+# NumPy 1.x promotes a 0-d float32 array (or NumPy scalar) combined with a Python number to
+# float64: its value-based casting only spares arrays with dimensions. NumPy 2 keeps float32
+# (NEP 50). So that float32 stays float32 on both, under NumPy 1.x a 0-d floating result
+# wider than the op's floating inputs is cast back to their dtype.
+_NUMPY1 = np.lib.NumpyVersion(np.__version__) < "2.0.0"
+
+
+def _narrow_0d(y, xs):
+    """``y`` as the widest floating dtype among ``xs`` when it is a wider 0-d float."""
+    dtype = getattr(y, "dtype", None)
+    if dtype is None or dtype.kind != "f" or y.ndim != 0:
+        return y
+    widest = None
+    for x in xs:
+        xdtype = getattr(x, "dtype", None)
+        if xdtype is not None and xdtype.kind == "f" and (
+                widest is None or xdtype.itemsize > widest.itemsize):
+            widest = xdtype
+    if widest is not None and widest.itemsize < dtype.itemsize:
+        return y.astype(widest)
+    return y
+
+
 def _wrap(data):
     """``Variable(data)`` for an ndarray (no checks)."""
     v = _new_object(Variable)
@@ -297,14 +447,14 @@ def _wrap(data):
 # =============================================================================
 
 
-def as_array(x, array_module=np):
+def as_array(x: Any, array_module: Any = np) -> Any:
     """``array_module.array(x)`` for a scalar, ``x`` itself otherwise."""
     if np.isscalar(x):
         return array_module.array(x)
     return x
 
 
-def as_variable(obj):
+def as_variable(obj: Any) -> Variable:
     """``obj`` if it is a Variable, else ``Variable(obj)``."""
     if isinstance(obj, Variable):
         return obj
@@ -345,6 +495,11 @@ def _add_context(exc, func, stage, arrays):
     if new_exc is None:
         if hasattr(exc, "add_note"):
             exc.add_note(context)
+        else:  # Python 3.10: no add_note, but __notes__ is where 3.11+ keeps them
+            try:
+                exc.__notes__ = [*getattr(exc, "__notes__", []), context]
+            except Exception:  # an exception type that refuses new attributes
+                pass
         exc._dezero_context = True
         raise exc
     new_exc._dezero_context = True
@@ -386,6 +541,15 @@ class Function:
 
     generation = 0
 
+    # Gradient ownership, read by the backward pass (see ``_run_backward``; used only
+    # without ``create_graph``). ``fresh_grads = True`` promises that ``backward`` returns,
+    # for each input, None or an array (or a Variable holding one) that nothing else refers
+    # to: newly allocated, or a view of such memory that no other result overlaps. A class
+    # that also defines ``backward_inplace(gy)`` gets that method called instead of
+    # ``backward`` when the pass owns ``gy``: it may then overwrite ``gy.data``.
+    fresh_grads = False
+    backward_inplace: Callable[[Any], Any] | None = None
+
     def __call__(self, *inputs):
         for x in inputs:
             if x.__class__ is not Variable and not isinstance(x, Variable):
@@ -406,6 +570,9 @@ class Function:
         return self._record_many(inputs, ys if ys.__class__ is tuple else (ys,))
 
     def _record_many(self, inputs, ys):
+        if _NUMPY1:
+            xs = [x.data for x in inputs]
+            ys = [_narrow_0d(_output_array(y), xs) for y in ys]
         outputs = [_wrap(y if y.__class__ is np.ndarray else _output_array(y)) for y in ys]
         if _state.enable_backprop:
             self.generation = gen = max(map(_generation_of, inputs)) if inputs else 0
@@ -416,6 +583,8 @@ class Function:
             self.outputs = [_ref(output) for output in outputs]
             if len(outputs) > 1:
                 self._output_meta = [(y.shape, y.dtype) for y in outputs]
+            if _anomaly_on:
+                _anomaly_note(self)
         return outputs if len(outputs) > 1 else outputs[0]
 
     def forward(self, *xs):
@@ -448,6 +617,8 @@ def _apply(f, x0, x1=None):
             return f._record_many((x0,) if x1 is None else (x0, x1), y)
         # NumPy returns a scalar for 0-d operands; the output is a 0-d array again.
         y = _asarray(y) if isinstance(y, _np_generic) else _output_array(y)
+        if _NUMPY1 and y.ndim == 0:
+            y = _narrow_0d(y, (a0,) if x1 is None else (a0, x1.data))
     out = _new_object(Variable)
     out.data = y
     out.name = None
@@ -464,6 +635,8 @@ def _apply(f, x0, x1=None):
         out.creator = f
         out.generation = gen + 1
         f.outputs = [_ref(out)]
+        if _anomaly_on:
+            _anomaly_note(f)
     else:
         out.creator = None
         out.generation = 0
@@ -476,6 +649,8 @@ def _record(f, x0, y):
     For op wrappers that run a one-call forward inline (``dezero._ops.math``), saving the
     ``forward`` call; it records exactly what ``_apply`` records.
     """
+    if _NUMPY1 and y.ndim == 0:
+        y = _narrow_0d(_output_array(y), (x0.data,))
     out = _new_object(Variable)
     out.data = y
     out.name = None
@@ -486,6 +661,8 @@ def _record(f, x0, y):
         out.creator = f
         out.generation = gen + 1
         f.outputs = [_ref(out)]
+        if _anomaly_on:
+            _anomaly_note(f)
     else:
         out.creator = None
         out.generation = 0
@@ -582,6 +759,148 @@ def _as_grad(g):
     return _wrap(g if g.__class__ is np.ndarray else _output_array(g))
 
 
+# =============================================================================
+# gradient hooks (Variable.register_hook, retain_grad) and anomaly mode
+# =============================================================================
+
+# id(Variable) -> (weak reference to it, list of hooks). A plain dict, so that backward's
+# test ``if _var_hooks`` is one C-level truthiness check (a WeakKeyDictionary's len() is a
+# Python call); the weak reference's callback drops the entry when the Variable dies, so a
+# hook never keeps its Variable alive and the dict empties again.
+_var_hooks: dict[int, tuple] = {}
+_RETAIN = object()  # the hook that retain_grad() registers
+
+
+class _HookHandle:
+    """Returned by ``Variable.register_hook``; ``remove()`` unregisters the hook."""
+
+    __slots__ = ("_var", "_fn")
+
+    def __init__(self, var: Variable, fn: Callable[[Variable], Any]) -> None:
+        self._var = weakref.ref(var)
+        self._fn = fn
+
+    def remove(self) -> None:
+        var = self._var()
+        if var is None:
+            return
+        hooks = _hooks_of(var)
+        if hooks and self._fn in hooks:
+            hooks.remove(self._fn)
+            if not hooks:
+                del _var_hooks[id(var)]
+
+
+def _hooks_of(v, create=False):
+    """The list of hooks of Variable ``v`` (None if it has none and not ``create``)."""
+    key = id(v)
+    entry = _var_hooks.get(key)
+    if entry is not None and entry[0]() is v:
+        return entry[1]
+    if not create:
+        return None
+
+    def drop(ref, key=key):
+        current = _var_hooks.get(key)
+        if current is not None and current[0] is ref:
+            del _var_hooks[key]
+
+    hooks = []
+    _var_hooks[key] = (weakref.ref(v, drop), hooks)
+    return hooks
+
+
+def _call_hooks(v, g):
+    """``g`` passed through the hooks of Variable ``v`` (each may replace it)."""
+    for fn in list(_hooks_of(v) or ()):
+        if fn is _RETAIN:
+            v.grad = g if _state.enable_backprop else Variable(g.data.copy())
+            continue
+        new = fn(g)
+        if new is None:
+            continue
+        if not isinstance(new, Variable):
+            new = Variable(_output_array(new))
+        if new.shape != g.shape:
+            raise ValueError(f"register_hook: hook {getattr(fn, '__name__', fn)!r} returned "
+                             f"a gradient of shape {new.shape} for a Variable of shape "
+                             f"{g.shape}")
+        g = new
+    return g
+
+
+class _HookedBackward:
+    """The per-instance ``backward`` of a Function with hooked outputs or anomaly checks.
+
+    It runs the hooks of the function's outputs on their gradients, then the class's
+    backward, then (in anomaly mode) the NaN/Inf check. Installed as an instance attribute,
+    so the backward walk itself tests nothing and pays nothing for the feature; it holds
+    the function weakly, so no reference cycle keeps a graph alive.
+    """
+
+    __slots__ = ("func", "check")
+
+    def __init__(self, func, check):
+        self.func = weakref.ref(func)
+        self.check = check
+
+    def __call__(self, *gys):
+        f = self.func()
+        if _var_hooks:
+            gys = list(gys)
+            for i, ref in enumerate(f.outputs):
+                y = ref()
+                if y is not None and id(y) in _var_hooks:
+                    gys[i] = _call_hooks(y, gys[i])
+        gxs = type(f).backward(f, *gys)
+        if self.check:
+            _anomaly_check(f, gxs if gxs.__class__ is tuple else
+                           tuple(gxs) if isinstance(gxs, list) else (gxs,))
+        return gxs
+
+
+def _hook_backward(f, check=False):
+    """Route ``f.backward`` through ``_HookedBackward`` (and its in-place variant away)."""
+    hooked = f.__dict__.get("backward")
+    if isinstance(hooked, _HookedBackward):
+        hooked.check = hooked.check or check
+    else:
+        f.backward = _HookedBackward(f, check)
+    f.backward_inplace = None  # a hook may keep the output gradient it was given
+
+
+# Anomaly mode (dezero.detect_anomaly): while off, recording a graph node pays one test of
+# this flag; backward pays nothing (the nodes recorded in anomaly mode check themselves).
+_anomaly_on = False
+
+
+def _anomaly_note(f):
+    from dezero._anomaly import note_forward
+
+    note_forward(f)
+
+
+def _anomaly_check(f, gxs):
+    from dezero._anomaly import check_backward
+
+    check_backward(f, gxs)
+
+
+# Guards the accumulation into leaf gradients (see the end of _run_backward). Reentrant, so
+# that a gradient hook or a create_graph sum that runs backward() itself cannot deadlock.
+_leaf_grad_lock = threading.RLock()
+_leaf_grad_acquire = _leaf_grad_lock.acquire
+_leaf_grad_release = _leaf_grad_lock.release
+
+
+def _distinct(gxs):
+    """True unless two of a backward's results are the same object (one array, two uses)."""
+    if len(gxs) < 2:
+        return True
+    ids = [id(g.data if g.__class__ is Variable else g) for g in gxs if g is not None]
+    return len(set(ids)) == len(ids)
+
+
 def _run_backward(root, seed, retain_grad, create_graph):
     # Gradients flowing in this pass only. Without create_graph a gradient is kept raw (an
     # array or a NumPy scalar, as a backward returned it or as several uses summed into it)
@@ -593,6 +912,13 @@ def _run_backward(root, seed, retain_grad, create_graph):
     counter = 0
     leaves = []
     claimed = {id(seed), id(seed.data)}  # objects already owned by some .grad
+    # The ownership rule. ``owned`` holds the variables whose pending gradient belongs to
+    # this pass alone: it was returned by a backward declaring ``fresh_grads`` (for that
+    # one input only) or is a sum the pass made itself. Seeds, retained gradients, leaf
+    # gradients and anything a hook has seen are never owned. An owned gradient is handed
+    # to ``backward_inplace`` where a function defines it; nothing else can observe the
+    # overwrite, since nothing else refers to the array.
+    owned = set()
     pop, push = heapq.heappop, heapq.heappush
     while True:
         refs = f.outputs
@@ -606,7 +932,10 @@ def _run_backward(root, seed, retain_grad, create_graph):
             elif y is not root:  # root keeps its seed
                 gy = y.grad = _claim(gy, claimed, create_graph)
             try:
-                gxs = f.backward(gy)
+                if f.backward_inplace is not None and y in owned and not retain_grad:
+                    gxs = f.backward_inplace(gy)
+                else:
+                    gxs = f.backward(gy)
             except Exception as exc:
                 _add_context(exc, f, "backward", [gy.data])
         else:
@@ -623,6 +952,7 @@ def _run_backward(root, seed, retain_grad, create_graph):
             if error is not None:
                 raise error
         found = None  # the last function discovered by this step
+        fresh = f.fresh_grads and not create_graph and _distinct(gxs)
         for x, gx in zip(inputs, gxs):
             if gx is None:
                 continue
@@ -636,9 +966,13 @@ def _run_backward(root, seed, retain_grad, create_graph):
             xdata = x.data
             if xdata is not None and gdata.shape != xdata.shape:
                 raise _shape_error(f, gxs)
+            if _NUMPY1 and gdata.ndim == 0 and not create_graph:
+                gx = gdata = _narrow_0d(gdata, [i.data for i in inputs])
             old = grads.get(x)
             if old is None:
                 grads[x] = gx
+                if fresh:
+                    owned.add(x)
                 creator = x.creator
                 if creator is None:
                     leaves.append(x)
@@ -659,6 +993,7 @@ def _run_backward(root, seed, retain_grad, create_graph):
                     grads[x] = old[()] + gdata[()]
                 else:
                     grads[x] = old + gdata
+                    owned.add(x)  # a new array, made here
         # The next function is the heap's first (highest generation, the last added first
         # among equals). The one found last would come out first unless the heap holds a
         # higher generation: in a chain it never enters the heap.
@@ -672,20 +1007,33 @@ def _run_backward(root, seed, retain_grad, create_graph):
             break
         f = pop(heap)[2]
 
-    for x in leaves:
-        gx = grads[x]
-        if gx.__class__ is not Variable:
-            gx = _as_grad(gx)  # a fresh sum, owned by nobody
-        old = x.grad
-        if old is None:
-            x.grad = _claim(gx, claimed, create_graph)
-            continue
-        if not isinstance(old, Variable):  # set by hand as an array
-            old = Variable(old)
-        if create_graph:
-            x.grad = old + gx
-        else:
-            x.grad = _as_grad(old.data + gx.data)
+    # Leaves are where passes meet: several threads may run backward() over graphs that
+    # share a parameter, and ``x.grad = x.grad + gx`` is a read-modify-write that could
+    # lose one of them. Everything above touches only this pass's own objects, so one
+    # lock around this loop (taken once per pass, not per op) is all that is needed.
+    # User hooks run before the lock is taken: they may block, or run backward() themselves.
+    if _var_hooks:
+        for x in leaves:
+            if id(x) in _var_hooks:
+                grads[x] = _call_hooks(x, _as_grad(grads[x]))
+    _leaf_grad_acquire()  # (a bound method and try/finally cost half of a ``with``)
+    try:
+        for x in leaves:
+            gx = grads[x]
+            if gx.__class__ is not Variable:
+                gx = _as_grad(gx)  # a fresh sum, owned by nobody
+            old = x.grad
+            if old is None:
+                x.grad = _claim(gx, claimed, create_graph)
+                continue
+            if not isinstance(old, Variable):  # set by hand as an array
+                old = Variable(old)
+            if create_graph:
+                x.grad = old + gx
+            else:
+                x.grad = _as_grad(old.data + gx.data)
+    finally:
+        _leaf_grad_release()
 
 
 # =============================================================================
@@ -711,28 +1059,18 @@ from dezero._ops.arith import (  # noqa: E402  (the ops need the classes above)
 )
 
 
-def setup_variable():
+def setup_variable() -> None:
     """Install the operator overloads and array-like methods on ``Variable``."""
     F = _F()
-    Variable.__add__ = add
-    Variable.__radd__ = add
-    Variable.__mul__ = mul
-    Variable.__rmul__ = mul
-    Variable.__neg__ = neg
-    Variable.__sub__ = sub
-    Variable.__rsub__ = rsub
-    Variable.__truediv__ = div
-    Variable.__rtruediv__ = rdiv
-    Variable.__pow__ = pow
-    Variable.__rpow__ = rpow
-    Variable.__getitem__ = F.get_item
-    Variable.__matmul__ = F.matmul
-    Variable.__rmatmul__ = lambda self, other: F.matmul(other, self)
-    Variable.__abs__ = F.abs
-    Variable.matmul = F.matmul
-    Variable.dot = F.matmul
-    Variable.max = F.max
-    Variable.min = F.min
+    methods = {
+        "__add__": add, "__radd__": add, "__mul__": mul, "__rmul__": mul, "__neg__": neg,
+        "__sub__": sub, "__rsub__": rsub, "__truediv__": div, "__rtruediv__": rdiv,
+        "__pow__": pow, "__rpow__": rpow, "__getitem__": F.get_item, "__matmul__": F.matmul,
+        "__rmatmul__": lambda self, other: F.matmul(other, self), "__abs__": F.abs,
+        "matmul": F.matmul, "dot": F.matmul, "max": F.max, "min": F.min,
+    }
+    for name, method in methods.items():
+        setattr(Variable, name, method)
 
 
 __all__ = [

@@ -6,14 +6,18 @@ array must go to the GPU, so ``import dezero`` never pays for it.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 
+from dezero._install_hint import install_hint
+from dezero._log import logger
+
 _GPU_STATE: dict = {}
 
-_INSTALL_HINT = ("install CuPy for your CUDA version (pip install "
-                 "'dezero-framework[gpu-cuda12]' or 'dezero-framework[gpu-cuda13]', "
-                 "see docs/gpu.md) and make sure a CUDA device is visible")
+_INSTALL_HINT = ("CuPy for your CUDA version is needed, and a visible CUDA device: for CUDA 12 "
+                 + install_hint("gpu-cuda12", "cupy-cuda12x")
+                 + "; for CUDA 13 the gpu-cuda13 extra or cupy-cuda13x (docs/gpu.md)")
 
 
 def _probe():
@@ -21,13 +25,18 @@ def _probe():
     if not _GPU_STATE:
         try:
             import cupy
-        except Exception:  # ImportError, or a broken CUDA install raising at import
+        except Exception as e:  # ImportError, or a broken CUDA install raising at import
+            logger.info("no GPU: CuPy cannot be imported (%s: %s)", type(e).__name__, e)
             _GPU_STATE.update(cupy=None, enabled=False)
         else:
             try:
                 usable = bool(cupy.is_available())
-            except Exception:
+            except Exception as e:
+                logger.info("no GPU: cupy.is_available() raised %s: %s", type(e).__name__, e)
                 usable = False
+            else:
+                logger.info("CuPy %s: a usable CUDA device %s",
+                            getattr(cupy, "__version__", "?"), "found" if usable else "not found")
             _GPU_STATE.update(cupy=cupy if usable else None, enabled=usable)
     return _GPU_STATE
 
@@ -41,13 +50,13 @@ def __getattr__(name):
     raise AttributeError(f"module 'dezero.cuda' has no attribute {name!r}")
 
 
-def is_cupy_array(x) -> bool:
+def is_cupy_array(x: Any) -> bool:
     """True for a ``cupy.ndarray``; never imports CuPy."""
     cp = sys.modules.get("cupy")
     return cp is not None and isinstance(x, cp.ndarray)
 
 
-def get_array_module(x):
+def get_array_module(x: Any) -> Any:
     """Return ``cupy`` for CuPy data (a Variable or an array), else ``numpy``."""
     if x.__class__ is np.ndarray:
         return np
@@ -60,7 +69,7 @@ def get_array_module(x):
     return np
 
 
-def as_numpy(x):
+def as_numpy(x: Any) -> np.ndarray:
     """Host array for a Variable, a scalar, a NumPy or a CuPy array."""
     from dezero.core import Variable
 
@@ -75,7 +84,7 @@ def as_numpy(x):
     return np.asarray(x)
 
 
-def require_gpu(what: str = "to_gpu"):
+def require_gpu(what: str = "to_gpu") -> Any:
     """Return the CuPy module, or raise RuntimeError naming CuPy and the gpu extra."""
     state = _probe()
     if not state["enabled"]:
@@ -84,7 +93,7 @@ def require_gpu(what: str = "to_gpu"):
     return state["cupy"]
 
 
-def as_cupy(x):
+def as_cupy(x: Any) -> Any:
     """Device copy of a Variable's data or an array. Raises RuntimeError without a GPU."""
     from dezero.core import Variable
 

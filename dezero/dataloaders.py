@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,8 @@ class DataLoader:
     ...     pass
     """
 
-    def __init__(self, dataset, batch_size: int, shuffle: bool = True, gpu: bool = False):
+    def __init__(self, dataset: Any, batch_size: int, shuffle: bool = True,
+                 gpu: bool = False) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
             raise TypeError(f"DataLoader: batch_size must be an int, got {batch_size!r}")
         if batch_size < 1:
@@ -46,7 +48,7 @@ class DataLoader:
         self.gpu = gpu
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         """Start a new epoch: iteration 0 and a fresh order (a permutation when shuffling)."""
         self.iteration = 0
         if self.shuffle:
@@ -65,32 +67,74 @@ class DataLoader:
         if self.iteration >= self.max_iter:
             self.reset()
             raise StopIteration
-        batch = [self.dataset[i] for i in self._batch_indices()]
+        indices = self._batch_indices()
+        batch = [self.dataset[i] for i in indices]
         self.iteration += 1
-        x = np.array([example[0] for example in batch])
+        x = self._stack("x", [example[0] for example in batch], indices)
         labels = [example[1] for example in batch]
-        t = None if all(label is None for label in labels) else np.array(labels)
+        if all(label is None for label in labels):
+            t = None
+        else:
+            t = self._stack("label", labels, indices)
         if self.gpu:
             cp = cuda.require_gpu("DataLoader(gpu=True)")
             x = cp.asarray(x)
             t = None if t is None else cp.asarray(t)
         return x, t
 
-    def next(self):
+    def _stack(self, what, values, indices):
+        """``np.array(values)``, refusing what would not make one numeric array: samples of
+        different shapes, a label missing (None) beside others, or Python objects (NumPy
+        would make a ragged object array, or fail without naming the sample)."""
+        name = type(self).__name__
+        try:
+            out = np.array(values)
+        except (ValueError, TypeError) as exc:  # ragged: diagnosed below
+            out, error = None, exc
+        else:
+            if out.dtype != object:
+                return out
+            error = None
+        if any(v is None for v in values):
+            k = next(k for k, v in enumerate(values) if v is None)
+            j = next(j for j, v in enumerate(values) if v is not None)
+            raise ValueError(
+                f"{name}: sample {int(indices[k])} has no {what} (None) but sample "
+                f"{int(indices[j])} has one ({_summary(values[j])}); give every sample a "
+                f"{what}, or none (then the batch's {what} is None)")
+        shapes = [np.shape(v) for v in values]
+        for k, shape in enumerate(shapes):
+            if shape != shapes[0]:
+                raise ValueError(
+                    f"{name}: sample {int(indices[k])} has {what} of shape {shape}, but sample "
+                    f"{int(indices[0])} in the same batch has shape {shapes[0]}; a batch "
+                    f"stacks samples of one shape (resize or pad them in a transform)") from error
+        raise TypeError(
+            f"{name}: the {what} values of samples {[int(i) for i in indices[:5]]}"
+            f"{'...' if len(indices) > 5 else ''} do not make a numeric array (got "
+            f"{_summary(values[0])}); return numbers or NumPy arrays from the dataset") from error
+
+    def next(self) -> tuple[Any, Any]:
         """Alias of ``__next__`` (the book calls ``loader.next()``)."""
         return self.__next__()
 
     def __len__(self):
         return self.max_iter
 
-    def to_cpu(self):
+    def to_cpu(self) -> None:
         """Return NumPy batches from now on."""
         self.gpu = False
 
-    def to_gpu(self):
+    def to_gpu(self) -> None:
         """Return CuPy batches from now on. Raises RuntimeError without a usable GPU."""
         cuda.require_gpu("DataLoader.to_gpu")
         self.gpu = True
+
+
+def _summary(value):
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"{type(value).__name__} {tuple(value.shape)} {value.dtype}"
+    return f"{type(value).__name__} {value!r}"[:80]
 
 
 class SeqDataLoader(DataLoader):
@@ -103,7 +147,7 @@ class SeqDataLoader(DataLoader):
     >>> loader = SeqDataLoader(SinCurve(), batch_size=30)   # jump 33, max_iter 34
     """
 
-    def __init__(self, dataset, batch_size: int, gpu: bool = False):
+    def __init__(self, dataset: Any, batch_size: int, gpu: bool = False) -> None:
         super().__init__(dataset=dataset, batch_size=batch_size, shuffle=False, gpu=gpu)
         if self.batch_size > self.data_size:
             raise ValueError(f"SeqDataLoader: batch_size ({self.batch_size}) must not exceed "

@@ -4,6 +4,8 @@
 class WeightFileError(ValueError):
     """A weight or optimizer-state file is corrupt, truncated or does not match the model."""
 
+    problems: list[str]  # each mismatch, when the file does not match the model
+
 
 class DatasetDownloadError(OSError):
     """A dataset file could not be downloaded (offline, unreachable host, timeout)."""

@@ -2,7 +2,6 @@
 
 A facade: the implementations live in ``dezero._ops`` grouped by family.
 """
-from dezero.core import add, div, mul, neg, pow, rdiv, rpow, rsub, sub
 from dezero._ops.activation import (
     GELU,
     LeakyReLU,
@@ -86,6 +85,7 @@ from dezero._ops.reduce import (
     min,
     sum,
 )
+from dezero.core import add, div, mul, neg, pow, rdiv, rpow, rsub, sub
 
 __all__ = [
     # arithmetic (core)

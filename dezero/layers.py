@@ -6,7 +6,9 @@ order. Weight files use attribute paths joined by ``/`` as keys (``l0/W``, ``bn/
 """
 from __future__ import annotations
 
+import os
 import weakref
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
@@ -16,6 +18,9 @@ from dezero import io as _io
 from dezero._typing import DType
 from dezero.core import Parameter, Variable
 from dezero.utils import pair
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 # =============================================================================
 # Layer
@@ -59,7 +64,7 @@ class Layer:
     ...         return self.l2(F.sigmoid(self.l1(x)))
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         # name -> None, in order of first assignment (a dict is an ordered set).
         self.__dict__["_params"] = {}
 
@@ -95,7 +100,7 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
     # -- parameters -----------------------------------------------------------
-    def params(self):
+    def params(self) -> Iterator[Parameter]:
         """Yield the Parameters, recursing into child layers, in definition order."""
         d = self.__dict__
         for name in d["_params"]:
@@ -105,18 +110,18 @@ class Layer:
             else:
                 yield obj
 
-    def cleargrads(self):
+    def cleargrads(self) -> None:
         """Set every parameter's ``grad`` to None."""
         for param in self.params():
             param.cleargrad()
 
-    def to_cpu(self):
+    def to_cpu(self) -> Self:
         """Move every parameter (and gradient) to the CPU. Returns ``self``."""
         for param in self.params():
             param.to_cpu()
         return self
 
-    def to_gpu(self):
+    def to_gpu(self) -> Self:
         """Move every parameter (and gradient) to the GPU. Returns ``self``.
 
         Raises
@@ -141,7 +146,7 @@ class Layer:
                 params_dict[key] = obj
 
     # -- weight files ---------------------------------------------------------
-    def save_weights(self, path) -> None:
+    def save_weights(self, path: str | os.PathLike) -> None:
         """Save the parameters to ``path`` (``.npz``, or ``.safetensors`` by suffix).
 
         The write is atomic and the model stays on its device. A path without a known
@@ -152,7 +157,7 @@ class Layer:
         ValueError
             When some parameter has no data yet (a lazy layer that has not run).
         """
-        params_dict = {}
+        params_dict: dict[str, Parameter] = {}
         self._flatten_params(params_dict)
         missing = [key for key, param in params_dict.items() if param.data is None]
         if missing:
@@ -161,7 +166,7 @@ class Layer:
         arrays = {key: param.data for key, param in params_dict.items()}
         _io.save_arrays(path, arrays, op="save_weights")
 
-    def load_weights(self, path) -> None:
+    def load_weights(self, path: str | os.PathLike) -> None:
         """Load parameters saved by ``save_weights`` (or by the original DeZero).
 
         All or nothing: every key, shape and dtype is checked before any parameter changes.
@@ -174,11 +179,81 @@ class Layer:
         WeightFileError
             Listing every missing, unexpected or mismatched key, or naming the corruption.
         """
-        resolved = _io.resolve_path(path, "load_weights")
-        arrays = _io.load_arrays(resolved, op="load_weights")
-        params_dict = {}
+        params_dict: dict[str, Parameter] = {}
         self._flatten_params(params_dict)
-        _io.assign_params(params_dict, arrays, f"load_weights: {resolved!r}")
+        # names, shapes and dtypes are read from the file's headers and checked against
+        # the parameters before any array data is read
+        _io.load_params(params_dict, path, op="load_weights")
+
+    # -- PyTorch-style state ----------------------------------------------------
+    def named_params(self) -> Iterator[tuple[str, Parameter]]:
+        """Yield ``(path, Parameter)`` in definition order; paths are the weight-file keys.
+
+        Examples
+        --------
+        >>> [name for name, _ in MLP((3, 2)).named_params()]             # doctest: +SKIP
+        ['l0/W', 'l0/b', 'l1/W', 'l1/b']
+        """
+        params_dict: dict[str, Parameter] = {}
+        self._flatten_params(params_dict)
+        yield from params_dict.items()
+
+    def state_dict(self) -> dict:
+        """``{path: array}`` of every parameter with data, keyed as ``save_weights`` keys.
+
+        The arrays are the parameters' own (not copies), as PyTorch's ``state_dict``;
+        ``dezero.io.save_arrays(path, model.state_dict())`` writes a weight file.
+        """
+        return {key: param.data for key, param in self.named_params() if param.data is not None}
+
+    def load_state_dict(self, state_dict: dict, strict: bool = True) -> None:
+        """Copy arrays from ``state_dict`` into the parameters, all or nothing.
+
+        The checks of ``load_weights``: every key, shape and dtype is compared before any
+        parameter changes. The arrays are copied (on the parameters' device).
+
+        Parameters
+        ----------
+        state_dict : dict
+            ``{path: ndarray}``, as ``state_dict()`` returns.
+        strict : bool
+            When False, keys the model lacks are ignored and parameters missing from
+            ``state_dict`` keep their values; shapes and dtypes are still checked.
+
+        Raises
+        ------
+        WeightFileError
+            Listing every missing, unexpected or mismatched key; nothing was loaded.
+        """
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"load_state_dict: state_dict must be a dict; got "
+                            f"{type(state_dict).__name__}")
+        params_dict = dict(self.named_params())
+        arrays = dict(state_dict)
+        if not strict:
+            params_dict = {k: p for k, p in params_dict.items() if k in arrays}
+            arrays = {k: a for k, a in arrays.items() if k in params_dict}
+        _io.assign_params(params_dict, arrays, "load_state_dict", copy=True)
+
+    def __repr__(self):
+        lines = []
+        params = []
+        d = self.__dict__
+        for name in d.get("_params", ()):
+            obj = d[name]
+            if isinstance(obj, Layer):
+                child = repr(obj).replace("\n", "\n  ")
+                lines.append(f"  ({name}): {child}")
+            else:
+                data = obj.data
+                if data is None:
+                    params.append(f"{name}=None")
+                else:
+                    params.append(f"{name}={tuple(data.shape)} {data.dtype}")
+        head = type(self).__name__ + "(" + ", ".join(params)
+        if not lines:
+            return head + ")"
+        return head + "\n" + "\n".join(lines) + "\n)"
 
 
 # =============================================================================
@@ -213,11 +288,13 @@ class Linear(Layer):
     in_size : int, optional
         Input features. When None, ``W`` is drawn at the first call from ``x.shape[1]``.
 
+    Notes
+    -----
     ``W`` has shape ``(in_size, out_size)`` and is ``randn`` scaled by ``sqrt(1/in_size)``.
     """
 
     def __init__(self, out_size: int, nobias: bool = False, dtype: DType = np.float32,
-                 in_size: int | None = None):
+                 in_size: int | None = None) -> None:
         super().__init__()
         self.in_size = in_size
         self.out_size = out_size
@@ -255,11 +332,15 @@ class Conv2d(Layer):
     in_channels : int, optional
         When None, ``W`` is drawn at the first call from ``x.shape[1]``.
 
+    Notes
+    -----
     ``W`` has shape ``(OC, C, KH, KW)`` and is ``randn`` scaled by ``sqrt(1/(C*KH*KW))``.
     """
 
-    def __init__(self, out_channels: int, kernel_size, stride=1, pad=0, nobias: bool = False,
-                 dtype: DType = np.float32, in_channels: int | None = None):
+    def __init__(self, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, pad: int | tuple[int, int] = 0,
+                 nobias: bool = False, dtype: DType = np.float32,
+                 in_channels: int | None = None) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -313,7 +394,7 @@ class Deconv2d(Conv2d):
 class EmbedID(Layer):
     """Embedding table: ``layer(ids)`` returns ``W[ids]``; ``W = randn(in_size, out_size)``."""
 
-    def __init__(self, in_size: int, out_size: int, dtype: DType = np.float32):
+    def __init__(self, in_size: int, out_size: int, dtype: DType = np.float32) -> None:
         super().__init__()
         self.W = Parameter(np.random.randn(in_size, out_size).astype(dtype), name="W")
 
@@ -335,14 +416,14 @@ class RNN(Layer):
     ``in_size`` is given, else at the second step. ``reset_state()`` forgets ``h``.
     """
 
-    def __init__(self, hidden_size: int, in_size: int | None = None):
+    def __init__(self, hidden_size: int, in_size: int | None = None) -> None:
         super().__init__()
         self.x2h = Linear(hidden_size, in_size=in_size)
         h_in = hidden_size if in_size is not None else None
         self.h2h = Linear(hidden_size, in_size=h_in, nobias=True)
         self.h = None
 
-    def reset_state(self):
+    def reset_state(self) -> None:
         self.h = None
 
     def forward(self, x):
@@ -362,7 +443,7 @@ class LSTM(Layer):
     The eight Linear layers are created in the order x2f, x2i, x2o, x2u, h2f, h2i, h2o, h2u.
     """
 
-    def __init__(self, hidden_size: int, in_size: int | None = None):
+    def __init__(self, hidden_size: int, in_size: int | None = None) -> None:
         super().__init__()
         H, I = hidden_size, in_size
         self.x2f = Linear(H, in_size=I)
@@ -375,7 +456,7 @@ class LSTM(Layer):
         self.h2u = Linear(H, in_size=H, nobias=True)
         self.reset_state()
 
-    def reset_state(self):
+    def reset_state(self) -> None:
         self.h = None
         self.c = None
 
@@ -414,7 +495,7 @@ class BatchNorm(Layer):
     skip them, but they are saved with the weights.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.avg_mean = Parameter(None, name="avg_mean")
         self.avg_var = Parameter(None, name="avg_var")
@@ -452,7 +533,7 @@ class LayerNorm(Layer):
     """
 
     def __init__(self, in_size: int | None = None, eps: float = 1e-5,
-                 dtype: DType = np.float32):
+                 dtype: DType = np.float32) -> None:
         super().__init__()
         self.eps = eps
         self.gamma = Parameter(None, name="gamma")
@@ -480,7 +561,7 @@ class LayerNorm(Layer):
 class Dropout(Layer):
     """``F.dropout`` as a layer: active in train mode, the identity under ``test_mode()``."""
 
-    def __init__(self, dropout_ratio: float = 0.5):
+    def __init__(self, dropout_ratio: float = 0.5) -> None:
         super().__init__()
         if not 0.0 <= dropout_ratio < 1.0:
             raise ValueError(f"Dropout: dropout_ratio must be in [0, 1); got {dropout_ratio}")

@@ -1,12 +1,15 @@
 """Models: Layers with extras, and ready-made networks (``from dezero.models import MLP``)."""
 from __future__ import annotations
 
+from typing import Any, Callable, Sequence
+
 import numpy as np
 
 import dezero.functions as F
 import dezero.layers as L
 from dezero import utils
 from dezero._typing import DType
+from dezero.core import Variable
 
 # =============================================================================
 # Model / Sequential / MLP
@@ -16,7 +19,7 @@ from dezero._typing import DType
 class Model(L.Layer):
     """A Layer meant as the top of a network; adds ``plot``."""
 
-    def plot(self, *inputs, to_file: str = "model.png"):
+    def plot(self, *inputs: Any, to_file: str = "model.png") -> Any:
         """Run ``forward(*inputs)`` and draw the graph with Graphviz to ``to_file``.
 
         Returns what ``utils.plot_dot_graph`` returns (an IPython image or None).
@@ -37,7 +40,7 @@ class Sequential(Model):
     saved under ``l0/W``...) and in the list ``self.layers``.
     """
 
-    def __init__(self, *layers):
+    def __init__(self, *layers: Any) -> None:
         super().__init__()
         self.layers = []
         for i, layer in enumerate(layers):
@@ -59,7 +62,8 @@ class MLP(Model):
     ``activation`` (``F.sigmoid`` by default) runs between layers, not after the last.
     """
 
-    def __init__(self, fc_output_sizes, activation=F.sigmoid):
+    def __init__(self, fc_output_sizes: Sequence[int],
+                 activation: Callable[[Any], Variable] = F.sigmoid) -> None:
         super().__init__()
         self.activation = activation
         self.layers = []
@@ -93,7 +97,7 @@ class VGG16(Model):
 
     WEIGHTS_PATH = "https://github.com/koki0702/dezero-models/releases/download/v0.1/vgg16.npz"
 
-    def __init__(self, pretrained: bool = False):
+    def __init__(self, pretrained: bool = False) -> None:
         super().__init__()
         self.conv1_1 = L.Conv2d(64, kernel_size=3, stride=1, pad=1)
         self.conv1_2 = L.Conv2d(64, kernel_size=3, stride=1, pad=1)
@@ -141,7 +145,8 @@ class VGG16(Model):
         return x
 
     @staticmethod
-    def preprocess(image, size=(224, 224), dtype: DType = np.float32):
+    def preprocess(image: Any, size: tuple[int, int] = (224, 224),
+                   dtype: DType = np.float32) -> np.ndarray:
         """PIL image -> BGR, mean-subtracted CHW array ``(3, H, W)`` in ``dtype``.
 
         The image is converted to RGB and resized to ``size`` (unless ``size`` is None).
@@ -166,7 +171,8 @@ class BottleneckA(L.Layer):
     goes on the 1x1 ``conv1`` or, with ``downsample_fb``, on the 3x3 ``conv2``.
     """
 
-    def __init__(self, in_channels, mid_channels, out_channels, stride=2, downsample_fb=False):
+    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, stride: int = 2,
+                 downsample_fb: bool = False) -> None:
         super().__init__()
         stride_1x1, stride_3x3 = (1, stride) if downsample_fb else (stride, 1)
         self.conv1 = L.Conv2d(mid_channels, 1, stride_1x1, 0, nobias=True,
@@ -191,7 +197,7 @@ class BottleneckA(L.Layer):
 class BottleneckB(L.Layer):
     """Bottleneck with an identity shortcut: 1x1, 3x3 and 1x1 convolutions with BatchNorm."""
 
-    def __init__(self, in_channels, mid_channels):
+    def __init__(self, in_channels: int, mid_channels: int) -> None:
         super().__init__()
         self.conv1 = L.Conv2d(mid_channels, 1, 1, 0, nobias=True, in_channels=in_channels)
         self.bn1 = L.BatchNorm()
@@ -210,8 +216,9 @@ class BottleneckB(L.Layer):
 class BuildingBlock(L.Layer):
     """One ResNet stage: ``a = BottleneckA(...)``, then ``b1 ... b{n-1} = BottleneckB``."""
 
-    def __init__(self, n_layers=None, in_channels=None, mid_channels=None, out_channels=None,
-                 stride=None, downsample_fb=None):
+    # the book's signature: every argument defaults to None, and all are needed
+    def __init__(self, n_layers: Any = None, in_channels: Any = None, mid_channels: Any = None,
+                 out_channels: Any = None, stride: Any = None, downsample_fb: Any = None) -> None:
         super().__init__()
         self.a = BottleneckA(in_channels, mid_channels, out_channels, stride, downsample_fb)
         self._forward = ["a"]
@@ -244,7 +251,7 @@ class ResNet(Model):
     WEIGHTS_PATH = "https://github.com/koki0702/dezero-models/releases/download/v0.1/resnet{}.npz"
     BLOCKS = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
 
-    def __init__(self, n_layers: int = 152, pretrained: bool = False):
+    def __init__(self, n_layers: int = 152, pretrained: bool = False) -> None:
         super().__init__()
         if n_layers not in self.BLOCKS:
             raise ValueError(f"ResNet: n_layers must be 50, 101 or 152; got {n_layers!r}")
@@ -275,21 +282,21 @@ class ResNet(Model):
 class ResNet152(ResNet):
     """``ResNet(152, pretrained)``."""
 
-    def __init__(self, pretrained: bool = False):
+    def __init__(self, pretrained: bool = False) -> None:
         super().__init__(152, pretrained)
 
 
 class ResNet101(ResNet):
     """``ResNet(101, pretrained)``."""
 
-    def __init__(self, pretrained: bool = False):
+    def __init__(self, pretrained: bool = False) -> None:
         super().__init__(101, pretrained)
 
 
 class ResNet50(ResNet):
     """``ResNet(50, pretrained)``."""
 
-    def __init__(self, pretrained: bool = False):
+    def __init__(self, pretrained: bool = False) -> None:
         super().__init__(50, pretrained)
 
 

@@ -27,6 +27,7 @@ than their parameter take the plain formulas (NumPy's promotion).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -34,6 +35,11 @@ from dezero import cuda
 from dezero import io as _io
 from dezero._ops import _gpu_kernels as _gpu
 from dezero.core import Parameter
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from dezero.layers import Layer
 
 # =============================================================================
 # Optimizer base class
@@ -47,14 +53,15 @@ class Optimizer:
     ``_slot_names()``; ``_state_of(param)`` creates them lazily.
     """
 
-    def __init__(self):
-        self.target = None
-        self.hooks = []
-        self._state = {}  # Parameter -> {slot name: array}
-        self._buffers = {}  # (array type, dtype, device) -> flat scratch arrays
-        self._views = {}  # Parameter -> views of those buffers in its shape
+    def __init__(self) -> None:
+        self.target: Layer | None = None
+        self.hooks: list[Callable[[list[Parameter]], Any]] = []
+        self._state: dict[Parameter, dict[str, Any]] = {}  # Parameter -> {slot name: array}
+        # (array type, dtype, device) -> flat scratch arrays
+        self._buffers: dict[tuple, list[Any]] = {}
+        self._views: dict[Parameter, list[Any]] = {}  # views of those buffers in its shape
 
-    def setup(self, target):
+    def setup(self, target: Layer) -> Self:
         """Optimise ``target`` (a Layer, or any object with ``params()``). Returns ``self``."""
         if not callable(getattr(target, "params", None)):
             raise TypeError(f"{type(self).__name__}.setup: target must have a params() method "
@@ -62,7 +69,7 @@ class Optimizer:
         self.target = target
         return self
 
-    def update(self):
+    def update(self) -> None:
         """Run the hooks, then ``update_one`` on every parameter that has a gradient.
 
         Parameters whose gradient a hook has set to None (``FreezeParam``) are dropped
@@ -79,10 +86,10 @@ class Optimizer:
         for param in params:
             self.update_one(param)
 
-    def update_one(self, param):
+    def update_one(self, param: Parameter) -> None:
         raise NotImplementedError(f"{type(self).__name__}.update_one is not implemented")
 
-    def add_hook(self, f):
+    def add_hook(self, f: Callable[[list[Parameter]], Any]) -> None:
         """Append ``f(params)``, called on the list of parameters before each update."""
         self.hooks.append(f)
 
@@ -226,7 +233,7 @@ class _StepCounted(Optimizer):
         super().__init__()
         self.t = 0
 
-    def update(self, *args, **kwargs):
+    def update(self, *args: Any, **kwargs: Any) -> None:
         self.t += 1
         super().update(*args, **kwargs)
 
@@ -251,11 +258,11 @@ class _StepCounted(Optimizer):
 class SGD(Optimizer):
     """Stochastic gradient descent: ``data -= lr * grad``."""
 
-    def __init__(self, lr: float = 0.01):
+    def __init__(self, lr: float = 0.01) -> None:
         super().__init__()
         self.lr = lr
 
-    def update_one(self, param):
+    def update_one(self, param: Parameter) -> None:
         if _gpu.usable(param.data, param.grad.data):
             _gpu.sgd_update(param.data, param.grad.data, self.lr)
             return
@@ -271,7 +278,7 @@ class SGD(Optimizer):
 class MomentumSGD(Optimizer):
     """SGD with momentum: ``v = momentum * v - lr * grad``; ``data += v``."""
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9):
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
         super().__init__()
         self.lr = lr
         self.momentum = momentum
@@ -279,7 +286,7 @@ class MomentumSGD(Optimizer):
     def _slot_names(self):
         return ("v",)
 
-    def update_one(self, param):
+    def update_one(self, param: Parameter) -> None:
         v = self._state_of(param)["v"]
         if _gpu.usable(param.data, param.grad.data, v):
             _gpu.momentum_update(param.data, param.grad.data, v, self.lr, self.momentum)
@@ -298,7 +305,7 @@ class MomentumSGD(Optimizer):
 class AdaGrad(Optimizer):
     """AdaGrad: ``h += grad**2``; ``data -= lr * grad / (sqrt(h) + eps)``."""
 
-    def __init__(self, lr: float = 0.001, eps: float = 1e-8):
+    def __init__(self, lr: float = 0.001, eps: float = 1e-8) -> None:
         super().__init__()
         self.lr = lr
         self.eps = eps
@@ -306,7 +313,7 @@ class AdaGrad(Optimizer):
     def _slot_names(self):
         return ("h",)
 
-    def update_one(self, param):
+    def update_one(self, param: Parameter) -> None:
         xp = cuda.get_array_module(param.data)
         h = self._state_of(param)["h"]
         grad = param.grad.data
@@ -328,7 +335,7 @@ class AdaGrad(Optimizer):
 class AdaDelta(Optimizer):
     """AdaDelta: step ``sqrt((msdx + eps) / (msg + eps)) * grad`` with running averages."""
 
-    def __init__(self, rho: float = 0.95, eps: float = 1e-6):
+    def __init__(self, rho: float = 0.95, eps: float = 1e-6) -> None:
         super().__init__()
         self.rho = rho
         self.eps = eps
@@ -336,7 +343,7 @@ class AdaDelta(Optimizer):
     def _slot_names(self):
         return ("msg", "msdx")
 
-    def update_one(self, param):
+    def update_one(self, param: Parameter) -> None:
         xp = cuda.get_array_module(param.data)
         state = self._state_of(param)
         msg, msdx = state["msg"], state["msdx"]
@@ -376,7 +383,7 @@ class Adam(_StepCounted):
     """
 
     def __init__(self, alpha: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8):
+                 eps: float = 1e-8) -> None:
         super().__init__()
         self.alpha = alpha
         self.beta1 = beta1
@@ -397,7 +404,7 @@ class Adam(_StepCounted):
     def _slot_names(self):
         return ("m", "v")
 
-    def update_one(self, param):
+    def update_one(self, param: Parameter) -> None:
         xp = cuda.get_array_module(param.data)
         state = self._state_of(param)
         m, v = state["m"], state["v"]
@@ -443,7 +450,7 @@ class AdamW(_StepCounted):
     """
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, weight_decay: float = 0.01):
+                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
         super().__init__()
         self.lr = lr
         self.beta1 = beta1
@@ -454,7 +461,7 @@ class AdamW(_StepCounted):
     def _slot_names(self):
         return ("m", "v")
 
-    def update_one(self, param):
+    def update_one(self, param: Parameter) -> None:
         xp = cuda.get_array_module(param.data)
         state = self._state_of(param)
         m, v = state["m"], state["v"]
@@ -497,7 +504,7 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
-                 momentum: float = 0.0, centered: bool = False, weight_decay: float = 0.0):
+                 momentum: float = 0.0, centered: bool = False, weight_decay: float = 0.0) -> None:
         super().__init__()
         self.lr = lr
         self.alpha = alpha
@@ -514,7 +521,7 @@ class RMSprop(Optimizer):
             names += ("grad_avg",)
         return names
 
-    def update_one(self, param):
+    def update_one(self, param: Parameter) -> None:
         xp = cuda.get_array_module(param.data)
         state = self._state_of(param)
         grad = param.grad.data
@@ -588,7 +595,7 @@ class WeightDecay:
     The same gradient as adding ``rate/2 * sum(W**2)`` over the parameters to the loss.
     """
 
-    def __init__(self, rate: float):
+    def __init__(self, rate: float) -> None:
         self.rate = rate
 
     def __call__(self, params):
@@ -599,7 +606,7 @@ class WeightDecay:
 class ClipGrad:
     """Scale all gradients, in place, so that their global L2 norm is at most ``max_norm``."""
 
-    def __init__(self, max_norm: float):
+    def __init__(self, max_norm: float) -> None:
         self.max_norm = max_norm
 
     def __call__(self, params):
@@ -619,7 +626,7 @@ class ClipGrad:
 class FreezeParam:
     """Keep the given Layers' and Parameters' values fixed: their grads become None."""
 
-    def __init__(self, *layers):
+    def __init__(self, *layers: Layer) -> None:
         for target in layers:
             if not isinstance(target, Parameter) and not callable(getattr(target, "params",
                                                                           None)):

@@ -7,10 +7,12 @@ ndarrays. ``CenterCrop`` and ``RandomHorizontalFlip`` accept either.
 from __future__ import annotations
 
 import sys
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from dezero import cuda
+from dezero._install_hint import install_hint
 from dezero.utils import pair
 
 __all__ = [
@@ -23,7 +25,7 @@ def _pil_image():
     try:
         from PIL import Image
     except ImportError as e:
-        raise ImportError("image transforms need Pillow: pip install 'dezero-framework[viz]'"
+        raise ImportError("image transforms need Pillow; " + install_hint("viz", "pillow")
                           ) from e
     return Image
 
@@ -42,7 +44,7 @@ class Compose:
     >>> f = Compose([Flatten(), ToFloat(), Normalize(0., 255.)])
     """
 
-    def __init__(self, transforms=None):
+    def __init__(self, transforms: Sequence[Callable[[Any], Any]] | None = None) -> None:
         self.transforms = list(transforms) if transforms is not None else []
 
     def __call__(self, img):
@@ -63,7 +65,7 @@ class Compose:
 class Convert:
     """Pillow ``convert(mode)``; ``mode='BGR'`` gives an RGB image with channels swapped."""
 
-    def __init__(self, mode="RGB"):
+    def __init__(self, mode: str = "RGB") -> None:
         self.mode = mode
 
     def __call__(self, img):
@@ -77,7 +79,7 @@ class Convert:
 class Resize:
     """Resize a Pillow image to ``pair(size)`` (width, height); bilinear by default."""
 
-    def __init__(self, size, mode=None):
+    def __init__(self, size: int | tuple[int, int], mode: Any = None) -> None:
         self.size = pair(size)
         self.mode = mode  # None: Pillow's BILINEAR, looked up when first used
 
@@ -94,7 +96,7 @@ class CenterCrop:
     When the margin is odd, the extra pixel is cut from the right or bottom.
     """
 
-    def __init__(self, size):
+    def __init__(self, size: int | tuple[int, int]) -> None:
         self.size = pair(size)
 
     def __call__(self, img):
@@ -116,7 +118,7 @@ class CenterCrop:
 class ToArray:
     """Pillow image -> CHW array in ``dtype``; an ndarray passes through unchanged."""
 
-    def __init__(self, dtype=np.float32):
+    def __init__(self, dtype: Any = np.float32) -> None:
         self.dtype = dtype
 
     def __call__(self, img):
@@ -151,7 +153,7 @@ class RandomHorizontalFlip:
     Draws from the global NumPy RNG, so ``np.random.seed`` makes it reproducible.
     """
 
-    def __init__(self, p=0.5):
+    def __init__(self, p: float = 0.5) -> None:
         if not 0 <= p <= 1:
             raise ValueError(f"RandomHorizontalFlip: p must be in [0, 1], got {p}")
         self.p = p
@@ -172,7 +174,7 @@ class RandomHorizontalFlip:
 class Normalize:
     """``(x - mean) / std``; a sequence ``mean`` or ``std`` applies per channel (axis 0)."""
 
-    def __init__(self, mean=0, std=1):
+    def __init__(self, mean: Any = 0, std: Any = 1) -> None:
         self.mean = mean
         self.std = std
 
@@ -207,7 +209,7 @@ class Flatten:
 class AsType:
     """Cast an array to ``dtype``."""
 
-    def __init__(self, dtype=np.float32):
+    def __init__(self, dtype: Any = np.float32) -> None:
         self.dtype = dtype
 
     def __call__(self, array):
@@ -223,5 +225,5 @@ ToFloat = AsType
 class ToInt(AsType):
     """Cast an array to an integer ``dtype``."""
 
-    def __init__(self, dtype=int):
+    def __init__(self, dtype: Any = int) -> None:
         super().__init__(dtype)

@@ -5,31 +5,46 @@ import os
 import shutil
 import subprocess
 import tempfile
+from typing import Any, Callable
 
 import numpy as np
 
-from dezero import cuda
-from dezero import _arrays
+from dezero import _arrays, _cache, cuda
 from dezero.core import Variable
-from dezero.testing.arrays import array_allclose, array_equal
 
 # =============================================================================
 # Graph drawing
 # =============================================================================
 
 
+def _dot_label(text):
+    """``text`` escaped for a double-quoted DOT string, on one line.
+
+    Backslashes are doubled first (a name ending in ``\\`` would otherwise escape the
+    closing quote, and ``\\N``, ``\\l`` ... are Graphviz escapes), then quotes are
+    escaped and line breaks become Graphviz's ``\\n``; other control characters, which
+    Graphviz rejects or drops, are shown as ``\\xNN`` (a literal backslash, then xNN).
+    """
+    text = str(text).replace("\\", "\\\\").replace('"', '\\"')
+    text = text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        text = "".join(c if ord(c) >= 32 and ord(c) != 127 or c == "\t" else f"\\\\x{ord(c):02x}"
+                       for c in text)
+    return text
+
+
 def _dot_var(v, verbose=False):
-    name = "" if v.name is None else v.name
+    name = "" if v.name is None else str(v.name)
     if verbose and v.data is not None:
         if v.name is not None:
             name += ": "
         name += f"{v.shape} {v.dtype}"
-    name = name.replace('"', '\\"')
-    return f'{id(v)} [label="{name}", color=orange, style=filled]\n'
+    return f'{id(v)} [label="{_dot_label(name)}", color=orange, style=filled]\n'
 
 
 def _dot_func(f):
-    lines = [f'{id(f)} [label="{type(f).__name__}", color=lightblue, style=filled, shape=box]\n']
+    label = _dot_label(type(f).__name__)
+    lines = [f'{id(f)} [label="{label}", color=lightblue, style=filled, shape=box]\n']
     for x in f.inputs:
         lines.append(f"{id(x)} -> {id(f)}\n")
     for ref in f.outputs:
@@ -39,7 +54,7 @@ def _dot_func(f):
     return "".join(lines)
 
 
-def get_dot_graph(output, verbose=True):
+def get_dot_graph(output: Variable, verbose: bool = True) -> str:
     """DOT text of the graph that produced ``output`` (needs nothing installed)."""
     txt = _dot_var(output, verbose)
     funcs = []
@@ -58,7 +73,7 @@ def get_dot_graph(output, verbose=True):
     return "digraph g {\n" + txt + "}"
 
 
-def plot_dot_graph(output, verbose=True, to_file="graph.png"):
+def plot_dot_graph(output: Variable, verbose: bool = True, to_file: str = "graph.png") -> Any:
     """Render the graph with Graphviz ``dot`` (no shell) to ``to_file``.
 
     Returns an ``IPython.display.Image`` when IPython is importable, else None.
@@ -101,24 +116,38 @@ def plot_dot_graph(output, verbose=True, to_file="graph.png"):
 # =============================================================================
 
 
-def sum_to(x, shape):
-    """Sum the array ``x`` to ``shape`` (the inverse of broadcasting)."""
+def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
+    """Sum the array ``x`` to ``shape`` (the inverse of broadcasting).
+
+    Raises
+    ------
+    ValueError
+        When ``shape`` does not broadcast to ``x.shape`` (the original returned an array of
+        some other shape, as ``F.sum_to`` did; see docs/differences.md).
+    """
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    x_shape = np.shape(x)
+    tail = x_shape[len(x_shape) - len(shape):] if shape else ()
+    if len(shape) > len(x_shape) or any(s != 1 and s != d for s, d in zip(shape, tail)):
+        raise ValueError(f"sum_to: shape {shape} does not broadcast to x's shape {x_shape}, "
+                         "so x cannot be summed to it")
     return _arrays.sum_to(x, shape)
 
 
-def reshape_sum_backward(gy, x_shape, axis, keepdims):
+def reshape_sum_backward(gy: Any, x_shape: tuple[int, ...], axis: Any,
+                         keepdims: bool) -> Any:
     """Reshape ``gy`` so it broadcasts back over the axes a sum removed."""
     if isinstance(axis, list):
         axis = tuple(axis)
     return _arrays.reshape_sum_backward(gy, x_shape, axis, keepdims)
 
 
-def logsumexp(x, axis=1):
+def logsumexp(x: Any, axis: int = 1) -> Any:
     """Max-shifted ``log(sum(exp(x), axis, keepdims=True))`` on arrays."""
     return _arrays.logsumexp(x, axis)
 
 
-def max_backward_shape(x, axis):
+def max_backward_shape(x: Any, axis: Any) -> list[int]:
     """``x.shape`` with the reduced axes set to 1."""
     return _arrays.max_backward_shape(x, axis)
 
@@ -128,7 +157,8 @@ def max_backward_shape(x, axis):
 # =============================================================================
 
 
-def gradient_check(f, x, *args, rtol=1e-4, atol=1e-5, **kwargs):
+def gradient_check(f: Callable[..., Variable], x: Any, *args: Any, rtol: float = 1e-4,
+                   atol: float = 1e-5, **kwargs: Any) -> bool:
     """Compare backprop with ``numerical_grad``; print a diagnostic and return False on failure."""
     x = as_float64_variable(x)
     num_grad = numerical_grad(f, x, *args, **kwargs)
@@ -156,15 +186,22 @@ def gradient_check(f, x, *args, rtol=1e-4, atol=1e-5, **kwargs):
     return res
 
 
-def as_float64_variable(x):
+def as_float64_variable(x: Any) -> Variable:
+    """``x`` as a Variable holding a float64 *copy* of its data, as in the book.
+
+    A Variable keeps its identity (its ``data`` is replaced by the copy); an array is
+    never wrapped as is: ``numerical_grad`` perturbs the data in place, so a function
+    that also reads the caller's array (``f = lambda y: x * y; gradient_check(f, x)``)
+    would see its operand move too and get twice the gradient.
+    """
     if isinstance(x, Variable):
-        x.data = x.data.astype(np.float64)
+        x.data = x.data.astype(np.float64)  # astype copies, even from float64
         return x
     xp = cuda.get_array_module(x)
-    return Variable(xp.asarray(x, dtype=np.float64))
+    return Variable(xp.array(x, dtype=np.float64, copy=True))
 
 
-def numerical_grad(f, x, *args, **kwargs):
+def numerical_grad(f: Callable[..., Variable], x: Any, *args: Any, **kwargs: Any) -> Any:
     """Central differences (eps=1e-4) of the sum of ``f``'s outputs, perturbing ``x`` in place."""
     eps = 1e-4
     x = x.data if isinstance(x, Variable) else x
@@ -191,12 +228,39 @@ def numerical_grad(f, x, *args, **kwargs):
     return grad
 
 
+def _host(a):
+    return cuda.as_numpy(a.data if isinstance(a, Variable) else a)
+
+
+def array_equal(a: Any, b: Any) -> bool:
+    """``numpy.array_equal`` on Variables, NumPy or CuPy arrays: same shape and elements.
+
+    (The strict comparisons of ``dezero.testing`` behave the same here.)
+    """
+    return bool(np.array_equal(_host(a), _host(b)))
+
+
+def array_allclose(a: Any, b: Any, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
+    """``numpy.allclose`` on Variables, NumPy or CuPy arrays, with NumPy's broadcasting.
+
+    As in the book, ``array_allclose(np.ones(1), np.array(1.0))`` is True: the shapes need
+    only broadcast together. Shapes that do not broadcast give False. For a comparison
+    that also requires equal shapes, use ``dezero.testing.array_allclose``.
+    """
+    a, b = _host(a), _host(b)
+    try:
+        np.broadcast_shapes(np.shape(a), np.shape(b))
+    except ValueError:
+        return False
+    return bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+
 # =============================================================================
 # Conv helpers
 # =============================================================================
 
 
-def pair(x):
+def pair(x: int | tuple[int, int]) -> tuple[int, int]:
     """``int -> (x, x)``; a 2-tuple passes through; anything else raises ValueError."""
     if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
         return (int(x), int(x))
@@ -205,11 +269,20 @@ def pair(x):
     raise ValueError(f"pair: expected an int or a 2-tuple, got {x!r}")
 
 
-def get_conv_outsize(input_size, kernel_size, stride, pad):
+def get_conv_outsize(input_size: int, kernel_size: int, stride: int, pad: int) -> int:
+    """Output length of a convolution or pooling along one axis.
+
+    ``(input_size + 2 * pad - kernel_size) // stride + 1``, e.g. ``get_conv_outsize(4, 3, 1, 1)``
+    is 4.
+    """
     return (input_size + pad * 2 - kernel_size) // stride + 1
 
 
-def get_deconv_outsize(size, k, s, p):
+def get_deconv_outsize(size: int, k: int, s: int, p: int) -> int:
+    """Output length of a transposed convolution (``deconv2d``) along one axis.
+
+    ``s * (size - 1) + k - 2 * p`` for input length `size`, kernel `k`, stride `s`, padding `p`.
+    """
     return s * (size - 1) + k - 2 * p
 
 
@@ -217,28 +290,27 @@ def get_deconv_outsize(size, k, s, p):
 # Downloads
 # =============================================================================
 
-cache_dir = os.environ.get("DEZERO_HOME") or os.path.join(os.path.expanduser("~"), ".dezero")
+# The folder and the text progress bar live in dezero._cache, below both this module and
+# dezero._download; the book's names stay here. ``dezero.utils.cache_dir`` is ``$DEZERO_HOME``
+# (default ``~/.dezero``) read when it is looked up, so setting the variable after import
+# counts; assigning ``dezero.utils.cache_dir`` moves the cache: get_file reads it at each call.
+show_progress = _cache.show_progress
+cache_dir: str  # declared, not assigned: module __getattr__ below computes it
 
 
-def get_file(url, file_name=None, *, sha256=None, timeout=30):
+def __getattr__(name: str) -> str:
+    if name == "cache_dir":  # not assigned: follow $DEZERO_HOME
+        return _cache.default_cache_dir()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def get_file(url: str, file_name: str | None = None, *, sha256: str | None = None,
+             timeout: float = 30) -> str:
     """Path of the cached download of ``url``, downloading (and verifying) it if needed."""
-    from dezero import _download
+    from dezero import _download  # urllib is imported on first use only
 
-    return _download.get_file(url, file_name, sha256=sha256, timeout=timeout)
-
-
-def show_progress(block_num, block_size, total_size):
-    """Text progress bar used when tqdm is not installed."""
-    bar_template = "\r[{}] {:.2f}%"
-    downloaded = block_num * block_size
-    p = downloaded / total_size * 100 if total_size > 0 else 100.0
-    i = int(downloaded / total_size * 30) if total_size > 0 else 30
-    if p >= 100.0:
-        p = 100.0
-    if i >= 30:
-        i = 30
-    bar = "#" * i + "." * (30 - i)
-    print(bar_template.format(bar, p), end="")
+    return _download.get_file(url, file_name, sha256=sha256, timeout=timeout,
+                              cache_dir=globals().get("cache_dir") or _cache.default_cache_dir())
 
 
 __all__ = [

@@ -1,6 +1,6 @@
 """A small DCGAN that learns to draw handwritten digits (the book's GAN example, scaled down).
 
-Offline by default on scikit-learn's 8x8 digits; ``--dataset mnist`` uses MNIST (28x28,
+Offline by default on the 8x8 digits shipped with dezero; ``--dataset mnist`` uses MNIST (28x28,
 downloaded once). The generator turns noise into images with transposed convolutions
 (Deconv2d) and batch normalisation; the discriminator is a small CNN that outputs a logit.
 Samples are saved to ``<out>/gan_samples.png`` when matplotlib is installed.
@@ -10,6 +10,7 @@ Samples are saved to ``<out>/gan_samples.png`` when matplotlib is installed.
 """
 import argparse
 import os
+import sys
 
 import numpy as np
 
@@ -17,6 +18,7 @@ import dezero
 import dezero.functions as F
 import dezero.layers as L
 from dezero import DataLoader, datasets, optimizers
+from dezero.cli.argtypes import positive_int, use_threads
 from dezero.models import Sequential
 from dezero.transforms import Compose, Normalize, ToFloat
 
@@ -67,14 +69,25 @@ def save_samples(gen, z, path):
     fig.savefig(path)
 
 
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--dataset", choices=["digits", "mnist"], default="digits",
+                        help="digits: offline, shipped with dezero; mnist: downloaded once")
+    parser.add_argument("--iters", type=positive_int, default=600, help="training iterations")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="images per batch")
+    parser.add_argument("--latent", type=positive_int, default=16,
+                        help="size of the noise vector")
+    parser.add_argument("--out", default=os.path.join("runs", "gan"),
+                        help="folder for gan_samples.png")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="BLAS threads (through threadpoolctl when installed)")
+    return parser
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
-    parser.add_argument("--iters", type=int, default=600, help="training iterations")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--latent", type=int, default=16, help="size of the noise vector")
-    parser.add_argument("--out", default=os.path.join("runs", "gan"))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    use_threads(args.threads)
 
     np.random.seed(0)
     if args.dataset == "digits":
@@ -126,10 +139,13 @@ def main(argv=None):
         save_samples(gen, z, path)
         print(f"saved {path}")
     except ImportError:
-        print("matplotlib is not installed: no samples plot (pip install "
-              "'dezero-framework[viz]')")
+        print("matplotlib is not installed: no samples plot (pip install matplotlib)")
     return float(loss_dis.data), float(loss_gen.data)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (dezero.DatasetDownloadError, dezero.DatasetIntegrityError) as e:
+        # An offline machine or a damaged download: one line, not a traceback.
+        sys.exit(f"{os.path.basename(__file__)}: error: {e}")

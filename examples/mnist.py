@@ -1,6 +1,6 @@
 """Handwritten digits with an MLP (steps 51-53 of the book).
 
-Offline by default, on the 1,797 8x8 digits that scikit-learn ships; ``--dataset mnist``
+Offline by default, on the 1,797 8x8 digits shipped with dezero; ``--dataset mnist``
 downloads MNIST (about 11 MB, once) into $DEZERO_HOME or ~/.dezero.
 
     python examples/mnist.py                      # digits, 20 epochs, a few seconds
@@ -10,6 +10,7 @@ Saves the weights to ``<out>/mlp.npz`` and checks that a fresh model loads them.
 """
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy as np
 import dezero
 import dezero.functions as F
 from dezero import DataLoader, datasets, optimizers
+from dezero.cli.argtypes import positive_int, use_threads
 from dezero.models import MLP
 
 
@@ -32,14 +34,26 @@ def evaluate(model, loader):
     return sum_loss / n, sum_acc / n
 
 
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--dataset", choices=["digits", "mnist"], default="digits",
+                        help="digits: offline, shipped with dezero; mnist: downloaded once")
+    parser.add_argument("--epochs", type=positive_int, default=20,
+                        help="passes over the training set")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="images per batch")
+    parser.add_argument("--hidden", type=positive_int, default=100,
+                        help="width of the hidden layer")
+    parser.add_argument("--out", default=os.path.join("runs", "mnist-example"),
+                        help="folder for the weights, mlp.npz")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="BLAS threads (through threadpoolctl when installed)")
+    return parser
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--hidden", type=int, default=100)
-    parser.add_argument("--out", default=os.path.join("runs", "mnist-example"))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    use_threads(args.threads)
 
     np.random.seed(0)
     if args.dataset == "digits":
@@ -82,4 +96,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (dezero.DatasetDownloadError, dezero.DatasetIntegrityError) as e:
+        # An offline machine or a damaged download: one line, not a traceback.
+        sys.exit(f"{os.path.basename(__file__)}: error: {e}")

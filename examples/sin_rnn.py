@@ -16,6 +16,7 @@ import dezero
 import dezero.functions as F
 import dezero.layers as L
 from dezero import SeqDataLoader, optimizers
+from dezero.cli.argtypes import positive_int, use_threads
 from dezero.datasets import SinCurve
 from dezero.models import Model
 
@@ -61,15 +62,29 @@ def predict(model, xs):
     return np.array(out)
 
 
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--model", choices=["rnn", "lstm"], default="lstm",
+                        help="a plain RNN or an LSTM")
+    parser.add_argument("--epochs", type=positive_int, default=30,
+                        help="passes over the sine curve")
+    parser.add_argument("--batch-size", type=positive_int, default=30,
+                        help="sequences read in parallel")
+    parser.add_argument("--hidden", type=positive_int, default=100,
+                        help="size of the hidden state")
+    parser.add_argument("--bptt", type=positive_int, default=30,
+                        help="steps per truncated backprop")
+    parser.add_argument("--out", default=os.path.join("runs", "sin_rnn"),
+                        help="folder for sin_rnn.png")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="BLAS threads (through threadpoolctl when installed)")
+    return parser
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", choices=["rnn", "lstm"], default="lstm")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=30)
-    parser.add_argument("--hidden", type=int, default=100)
-    parser.add_argument("--bptt", type=int, default=30, help="steps per truncated backprop")
-    parser.add_argument("--out", default=os.path.join("runs", "sin_rnn"))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    use_threads(args.threads)
 
     np.random.seed(0)
     train_set = SinCurve(train=True)
@@ -104,7 +119,7 @@ def main(argv=None):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        print("matplotlib is not installed: no plot (pip install 'dezero-framework[viz]')")
+        print("matplotlib is not installed: no plot (pip install matplotlib)")
         return mse
     fig = Figure(figsize=(7, 3.5))
     FigureCanvasAgg(fig)

@@ -14,6 +14,7 @@ import numpy as np
 import dezero
 import dezero.functions as F
 from dezero import DataLoader, optimizers
+from dezero.cli.argtypes import positive_float, positive_int, use_threads
 from dezero.datasets import Spiral
 from dezero.models import MLP
 
@@ -38,14 +39,25 @@ def plot_regions(model, x, t, path):
     fig.savefig(path)
 
 
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--epochs", type=positive_int, default=300,
+                        help="passes over the training set")
+    parser.add_argument("--batch-size", type=positive_int, default=30, help="points per batch")
+    parser.add_argument("--hidden", type=positive_int, default=10,
+                        help="width of the hidden layer")
+    parser.add_argument("--lr", type=positive_float, default=1.0, help="SGD learning rate")
+    parser.add_argument("--out", default=os.path.join("runs", "spiral"),
+                        help="folder for spiral.png")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="BLAS threads (through threadpoolctl when installed)")
+    return parser
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=30)
-    parser.add_argument("--hidden", type=int, default=10)
-    parser.add_argument("--lr", type=float, default=1.0)
-    parser.add_argument("--out", default=os.path.join("runs", "spiral"))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    use_threads(args.threads)
 
     train_set = Spiral(train=True)
     test_set = Spiral(train=False)
@@ -83,7 +95,7 @@ def main(argv=None):
         plot_regions(model, train_set.data, train_set.label, path)
         print(f"saved {path}")
     except ImportError:
-        print("matplotlib is not installed: no plot (pip install 'dezero-framework[viz]')")
+        print("matplotlib is not installed: no plot (pip install matplotlib)")
     return test_acc
 
 

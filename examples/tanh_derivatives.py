@@ -15,6 +15,7 @@ import numpy as np
 
 import dezero.functions as F
 from dezero import Variable
+from dezero.cli.argtypes import finite_float, positive_int, use_threads
 from dezero.utils import get_dot_graph, plot_dot_graph
 
 
@@ -63,12 +64,21 @@ def plot_curves(order, path):
     fig.savefig(path)
 
 
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--order", type=positive_int, default=4, help="highest derivative")
+    parser.add_argument("--x", type=finite_float, default=1.0, help="point of evaluation")
+    parser.add_argument("--out", default=os.path.join("runs", "tanh"),
+                        help="folder for the plots and graphs")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="BLAS threads (through threadpoolctl when installed)")
+    return parser
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--order", type=int, default=4, help="highest derivative (default 4)")
-    parser.add_argument("--x", type=float, default=1.0, help="point of evaluation")
-    parser.add_argument("--out", default=os.path.join("runs", "tanh"))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    use_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
 
     values = derivatives(args.x, args.order)
@@ -91,7 +101,7 @@ def main(argv=None):
         plot_curves(args.order, path)
         print(f"saved {path}")
     except ImportError:
-        print("matplotlib is not installed: no plot (pip install 'dezero-framework[viz]')")
+        print("matplotlib is not installed: no plot (pip install matplotlib)")
     return [float(v.data) for v in values]
 
 

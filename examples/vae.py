@@ -1,6 +1,6 @@
 """A variational autoencoder on handwritten digits.
 
-Offline by default on scikit-learn's 8x8 digits; ``--dataset mnist`` uses MNIST (28x28,
+Offline by default on the 8x8 digits shipped with dezero; ``--dataset mnist`` uses MNIST (28x28,
 downloaded once). The encoder maps an image to the mean and log-variance of a Gaussian over a
 small latent space; a sample from it (reparameterisation trick: z = mu + sigma * eps) is decoded
 back. The loss is the reconstruction cross-entropy plus the KL divergence to N(0, I).
@@ -11,6 +11,7 @@ Reconstructions and samples are saved to ``<out>/vae.png`` when matplotlib is in
 """
 import argparse
 import os
+import sys
 
 import numpy as np
 
@@ -18,6 +19,7 @@ import dezero
 import dezero.functions as F
 import dezero.layers as L
 from dezero import DataLoader, datasets, optimizers
+from dezero.cli.argtypes import positive_int, use_threads
 from dezero.models import Model
 
 
@@ -75,14 +77,25 @@ def save_figure(model, x, side, path):
     fig.savefig(path)
 
 
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--dataset", choices=["digits", "mnist"], default="digits",
+                        help="digits: offline, shipped with dezero; mnist: downloaded once")
+    parser.add_argument("--epochs", type=positive_int, default=30,
+                        help="passes over the training set")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="images per batch")
+    parser.add_argument("--latent", type=positive_int, default=2,
+                        help="size of the latent code")
+    parser.add_argument("--out", default=os.path.join("runs", "vae"), help="folder for vae.png")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="BLAS threads (through threadpoolctl when installed)")
+    return parser
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--latent", type=int, default=2)
-    parser.add_argument("--out", default=os.path.join("runs", "vae"))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    use_threads(args.threads)
 
     np.random.seed(0)
     if args.dataset == "digits":
@@ -116,9 +129,13 @@ def main(argv=None):
         save_figure(model, x_test, side, path)
         print(f"saved {path}")
     except ImportError:
-        print("matplotlib is not installed: no figure (pip install 'dezero-framework[viz]')")
+        print("matplotlib is not installed: no figure (pip install matplotlib)")
     return test_loss
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (dezero.DatasetDownloadError, dezero.DatasetIntegrityError) as e:
+        # An offline machine or a damaged download: one line, not a traceback.
+        sys.exit(f"{os.path.basename(__file__)}: error: {e}")

@@ -272,8 +272,8 @@ def input_errors(name, make_args, position=0, arg="x", **kwargs):
 
 def _load():
     import importlib
-    import pkgutil
     import os
+    import pkgutil
 
     entries = []
     here = os.path.dirname(__file__)

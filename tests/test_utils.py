@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from dezero import Function, Variable, utils
 import dezero.functions as F
+from dezero import Function, Variable, utils
 
 # -----------------------------------------------------------------------------
 # get_dot_graph
@@ -69,6 +69,44 @@ def test_dot_graph_of_a_leaf_and_of_a_variable_without_data():
 def test_dot_graph_escapes_quotes_in_names():
     x = Variable(np.array(1.0), name='say "hi"')
     assert 'label="say \\"hi\\": () float64"' in utils.get_dot_graph(x)
+
+
+@pytest.mark.parametrize("name, label", [
+    ("dir\\", "dir\\\\"),                       # a trailing backslash
+    ('q"uote\\"', 'q\\"uote\\\\\\"'),               # quotes, and a backslash before one
+    ("two\nlines\r\nthree\rfour", "two\\nlines\\nthree\\nfour"),  # one DOT line each
+    ("\\N \\l", "\\\\N \\\\l"),                 # not Graphviz escapes
+    ("nul\x00", "nul\\\\x00"),                    # control characters shown, not dropped
+    (7, "7"),                                    # names that are not strings
+])
+def test_dot_graph_escapes_labels(name, label):
+    x = Variable(np.array(1.0), name=name)
+    text = utils.get_dot_graph(x, verbose=False)
+    assert text == "digraph g {\n" f'{id(x)} [label="{label}", color=orange, style=filled]\n' "}"
+
+
+def test_dot_graph_escapes_function_names():
+    Odd = type('Odd"\\', (Function,), {"forward": lambda self, x: x})
+    y = Odd()(Variable(np.array(1.0)))
+    assert '[label="Odd\\"\\\\", color=lightblue' in utils.get_dot_graph(y)
+
+
+@pytest.mark.graphviz
+def test_plot_dot_graph_renders_hostile_names(tmp_path):
+    import re
+
+    names = ["end\\", 'q"uo\\"te', "two\nlines", "\\N", "nul\x00"]
+    for i, name in enumerate(names):
+        x = Variable(np.array(1.0), name=name)
+        y = x * 2.0
+        y.name = name
+        out = tmp_path / f"g{i}.svg"
+        utils.plot_dot_graph(y, verbose=False, to_file=str(out))
+        texts = re.findall(r"<text[^>]*>([^<]*)</text>", out.read_text(encoding="utf-8"))
+        texts = [t.replace("&quot;", '"') for t in texts]
+        shown = {"two\nlines": ["two", "lines"], "nul\x00": ["nul\\x00"]}.get(name, [name])
+        assert texts.count(shown[0]) == 2 and "Mul" in texts, (name, texts)
+        assert all(s in texts for s in shown)
 
 
 def test_dot_graph_skips_dead_outputs():
@@ -208,6 +246,27 @@ def test_gradient_check_ignores_a_stale_gradient():
     assert utils.gradient_check(lambda v: v * v, x) is True
 
 
+def test_gradient_check_works_on_a_copy_of_the_callers_array():
+    # The book's TestMul.test_backward3 shape: f reads the caller's x as a constant while
+    # gradient_check differentiates with respect to (a copy of) the same values.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 3))
+    before = x.copy()
+    assert utils.gradient_check(lambda y: x * y, x) is True
+    np.testing.assert_array_equal(x, before)
+    x32 = rng.standard_normal(4).astype(np.float32)
+    assert utils.gradient_check(lambda y: y * y + 1.0, x32) is True
+    assert x32.dtype == np.float32
+
+
+def test_gradient_check_replaces_a_variables_data_by_a_copy():
+    data = np.array([1.0, 2.0])
+    v = Variable(data)
+    assert utils.gradient_check(lambda y: y * Variable(data), v) is True
+    assert v.data is not data and v.data.dtype == np.float64
+    np.testing.assert_array_equal(data, [1.0, 2.0])
+
+
 def test_numerical_grad_book_semantics():
     x = np.array([1.0, 2.0, 3.0])
     before = x.copy()
@@ -236,9 +295,45 @@ def test_array_equal_and_allclose_accept_variables():
     assert not utils.array_allclose(np.ones(2), np.ones(3))
 
 
+def test_array_allclose_broadcasts_as_in_the_book():
+    # The book's TestSumTo.test_forward1 compares a (1,) result with a 0-d expectation.
+    assert utils.array_allclose(np.ones(1), np.array(1.0))
+    assert utils.array_allclose(Variable(np.ones((2, 3))), np.ones(3))
+    assert utils.array_allclose(np.full((2, 1), 2.0), Variable(np.full((1, 4), 2.0)))
+    assert not utils.array_allclose(np.ones(1), np.array(1.1))
+    assert not utils.array_allclose(np.ones((2, 3)), np.ones((3, 2)))  # no broadcast: False
+    # array_equal is numpy.array_equal, as in the book: shapes must match
+    assert utils.array_equal(np.ones(3), Variable(np.ones(3)))
+    assert not utils.array_equal(np.ones(1), np.array(1.0))
+
+
+def test_strict_comparisons_stay_in_dezero_testing():
+    from dezero import testing
+
+    assert not testing.array_allclose(np.ones(1), np.array(1.0))
+    assert testing.array_allclose(np.ones(2), np.ones(2))
+
+
 # -----------------------------------------------------------------------------
 # raw-array helpers
 # -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 1, 3), (3, 3), (3, 1), 4])
+def test_sum_to_refuses_a_shape_that_does_not_broadcast(shape):
+    x = np.ones((2, 3))
+    with pytest.raises(ValueError, match=r"^sum_to: shape .* does not broadcast to x's shape "
+                                         r"\(2, 3\)"):
+        utils.sum_to(x, shape)
+    with pytest.raises(ValueError, match=r"^sum_to: shape .* does not broadcast"):
+        F.sum_to(x, shape)
+
+
+def test_sum_to_accepts_every_broadcastable_shape():
+    x = np.arange(6.0).reshape(2, 3)
+    for shape in [(2, 3), (1, 3), (2, 1), (3,), (1,), (), (1, 1)]:
+        np.testing.assert_array_equal(utils.sum_to(x, shape), F.sum_to(x, shape).data)
+        assert utils.sum_to(x, shape).shape == shape
 
 
 def test_sum_to_and_reshape_sum_backward():

@@ -174,8 +174,8 @@ def broadcast_shapes(op: str, **named) -> tuple:
                 d = s[i]
                 if d != 1:
                     if size != 1 and d != size:
-                        names = list(named)
-                        names = ", ".join(names[:-1]) + " and " + names[-1]
+                        keys = list(named)
+                        names = ", ".join(keys[:-1]) + " and " + keys[-1]
                         raise ValueError(f"{op}: {names} do not broadcast together; "
                                          f"{got(**named)}")
                     size = d

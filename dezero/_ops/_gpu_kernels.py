@@ -260,7 +260,8 @@ def sigmoid_grad(y, gy):
 # Softmax cross entropy
 # =============================================================================
 
-_SOFTMAX_CE_ROWS = ("softmax_ce_rows", "raw T x, raw S t, int32 C", "T loss, T lse", """
+_SOFTMAX_CE_ROWS = ("softmax_ce_rows", "raw T x, raw S t, int32 C", "T loss, T shift, T log_s",
+                    """
     T m = (T)0;
     for (ptrdiff_t j = 0; j < C; ++j) {
         ptrdiff_t at[2] = {i, j};
@@ -273,38 +274,44 @@ _SOFTMAX_CE_ROWS = ("softmax_ce_rows", "raw T x, raw S t, int32 C", "T loss, T l
         ptrdiff_t at[2] = {i, j};
         s += exp(x[at] - m);
     }
-    T z = m + log(s);
     ptrdiff_t row[1] = {i};
     ptrdiff_t at[2] = {i, (ptrdiff_t)t[row]};
-    lse = z;
-    loss = z - x[at];
+    // (x[t] - m) - log(s), never x[t] - (m + log(s)): m + log(s) rounds to the spacing
+    // of m (8 at 1e8 in float32), which would leave nothing of log(s) in the difference.
+    shift = m;
+    log_s = log(s);
+    loss = log_s - (x[at] - m);
 """)
 
 
 def softmax_cross_entropy(x, t):
-    """``(mean loss (0-d), logsumexp per row (N,))`` for logits ``x (N, C)`` and labels
-    ``t (N,)`` (already checked to lie in [0, C))."""
+    """``(mean loss (0-d), (shift, log_s))`` for logits ``x (N, C)`` and labels ``t (N,)``
+    (already checked to lie in [0, C)): per row, the max ``shift`` and ``log(sum(exp(x -
+    shift)))``, kept apart for the gradient (their sum loses log_s at large logits)."""
     cp = _cupy()
     n, c = x.shape
     loss = cp.empty(n, dtype=x.dtype)
-    lse = cp.empty(n, dtype=x.dtype)
-    _kernel(*_SOFTMAX_CE_ROWS)(x, t, c, loss, lse)
-    return loss.mean(), lse
+    shift = cp.empty(n, dtype=x.dtype)
+    log_s = cp.empty(n, dtype=x.dtype)
+    _kernel(*_SOFTMAX_CE_ROWS)(x, t, c, loss, shift, log_s)
+    return loss.mean(), (shift, log_s)
 
 
-_SOFTMAX_CE_GRAD = ("softmax_ce_grad", "T x, T gy, raw T lse, raw S t, int32 C, T inv_n",
-                    "T gx", """
+_SOFTMAX_CE_GRAD = ("softmax_ce_grad",
+                    "T x, T gy, raw T shift, raw T log_s, raw S t, int32 C, T inv_n", "T gx", """
     ptrdiff_t row[1] = {i / C};
-    T p = exp(x - lse[row]);
+    T p = exp((x - shift[row]) - log_s[row]);
     if ((ptrdiff_t)t[row] == i % C) p -= (T)1;
     gx = p * (gy * inv_n);
 """)
 
 
-def softmax_cross_entropy_grad(x, t, lse, gy):
-    """``(softmax(x) - onehot(t)) * gy / N`` in one pass."""
+def softmax_cross_entropy_grad(x, t, lse_parts, gy):
+    """``(softmax(x) - onehot(t)) * gy / N`` in one pass; ``lse_parts`` is the
+    ``(shift, log_s)`` pair from ``softmax_cross_entropy``."""
     n, c = x.shape
-    return _kernel(*_SOFTMAX_CE_GRAD)(x, gy, lse, t, c, x.dtype.type(1.0 / n))
+    shift, log_s = lse_parts
+    return _kernel(*_SOFTMAX_CE_GRAD)(x, gy, shift, log_s, t, c, x.dtype.type(1.0 / n))
 
 
 _LABELS_BAD = None

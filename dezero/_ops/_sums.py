@@ -19,7 +19,7 @@ _MIN_SIZE = 1 << 14
 _MIN_SIZE_WIDE = 1 << 18
 _NARROW = 256
 _BLAS_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_ONES = {}  # dtype -> read-only ones, sliced to length (never written)
+_ONES: dict = {}  # dtype -> read-only ones, sliced to length (never written)
 
 
 def _ones(n, dtype):

@@ -3,6 +3,7 @@ composed ``*_simple`` twins kept as test oracles."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -10,7 +11,8 @@ from dezero import _arrays as _ua
 from dezero import cuda
 from dezero._ops import _checks
 from dezero._ops import _gpu_kernels as _gpu
-from dezero._ops.math import exp, tanh
+from dezero._ops import _workspace as _ws
+from dezero._ops.math import Clip, exp, tanh
 from dezero._ops.reduce import sum
 from dezero._typing import ArrayLike, Axis
 from dezero.core import Function, Variable, _state
@@ -37,6 +39,10 @@ class Sigmoid(Function):
         if not _state.enable_backprop:  # no graph wanted: the fused kernel on raw arrays
             return _sigmoid_grad(y.data, gy.data)
         return SigmoidGrad()(y, gy)
+
+    def jvp(self, t):
+        y = self.outputs[0]()
+        return t * (y * (1 - y))
 
 
 def _sigmoid_grad(y, gy):
@@ -85,9 +91,15 @@ def sigmoid_simple(x: ArrayLike) -> Variable:
 class ReLU(Function):
     """y = max(x, 0); the gradient mask is x > 0, so relu'(0) = 0."""
 
+    # backward returns a new array (or, from backward_inplace, the pass's own gy)
+    fresh_grads = True
+
     def forward(self, x):
         if _gpu.usable(x):
             return _gpu.relu(x)
+        if x.__class__ is np.ndarray and x.dtype.kind == "f":
+            # a cached buffer in x's layout (see _workspace): no page faults per step
+            return np.maximum(x, 0, out=_ws.empty_like("relu.y", x))
         return cuda.get_array_module(x).maximum(x, 0)
 
     def backward(self, gy):
@@ -95,8 +107,24 @@ class ReLU(Function):
         if not _state.enable_backprop:  # no graph wanted: the product on raw arrays
             if _gpu.usable(x, gy.data):
                 return _gpu.relu_grad(gy.data, x)
-            return gy.data * (x > 0)
+            return gy.data * _relu_mask(x)
         return ReLUGrad(x > 0)(gy)
+
+    def backward_inplace(self, gy: Any) -> Any:
+        """``backward`` writing into ``gy``, which the engine says belongs to this pass."""
+        g, x = gy.data, self.inputs[0].data
+        if (_state.enable_backprop or g.__class__ is not np.ndarray or x.__class__ is not np.ndarray
+                or g.dtype.kind != "f" or g.shape != x.shape or not g.flags.writeable):
+            return self.backward(gy)
+        np.multiply(g, _relu_mask(x), out=g)
+        return gy
+
+
+def _relu_mask(x):
+    """``x > 0``, into a cached buffer on NumPy (it lives until the product is done)."""
+    if x.__class__ is np.ndarray:
+        return np.greater(x, 0, out=_ws.empty_like("relu.mask", x, bool))
+    return x > 0
 
 
 class ReLUGrad(Function):
@@ -105,7 +133,7 @@ class ReLUGrad(Function):
     Linear in gy, so its backward is itself with the same mask (relu'' = 0).
     """
 
-    def __init__(self, mask):
+    def __init__(self, mask: Any) -> None:
         self.mask = mask
 
     def forward(self, gy):
@@ -123,12 +151,14 @@ def relu(x: ArrayLike) -> Variable:
 class LeakyReLU(Function):
     """y = x where x > 0, slope * x elsewhere."""
 
-    def __init__(self, slope=0.2):
+    def __init__(self, slope: float = 0.2) -> None:
         self.slope = slope
 
     def forward(self, x):
         xp = cuda.get_array_module(x)
-        return xp.where(x > 0, x, x * self.slope)
+        # the slope in x's dtype: under NumPy 1.x a Python float would make a 0-d x float64
+        slope = x.dtype.type(self.slope) if x.dtype.kind == "f" else self.slope
+        return xp.where(x > 0, x, x * slope)
 
     def backward(self, gy):
         x = self.inputs[0].data
@@ -162,6 +192,11 @@ def softplus(x: ArrayLike) -> Variable:
 
 _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_A = 0.044715
+# Past |x| = 10 the tanh argument is beyond 43, where tanh is exactly +-1 even in float64:
+# clipping x there changes no result, and keeps x^2 and x^3 from overflowing (x^2 does in
+# float32 above 1.8e19, which made the backward 0 * inf = nan), also in the terms of the
+# second derivative (float16 overflows at 65504).
+_GELU_CLIP = 10.0
 
 
 class GELU(Function):
@@ -169,24 +204,27 @@ class GELU(Function):
 
     def forward(self, x):
         xp = cuda.get_array_module(x)
-        u = x * x
+        xc = xp.clip(x, -_GELU_CLIP, _GELU_CLIP)
+        u = xc * xc
         u *= _GELU_A
         u += 1
-        u *= x
+        u *= xc
         u *= _GELU_C  # u = c (x + a x^3)
         u = _ua.inplace(xp.tanh, u)
         u += 1
+        u *= 0.5  # before the product: (1 + t) x overflows at x near the dtype's max
         u *= x
-        u *= 0.5
         return u
 
     def backward(self, gy):
         x, = self.inputs
-        x2 = x * x
-        t = tanh((x2 * _GELU_A + 1) * x * _GELU_C)
-        # d/dx = (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 a x^2)
+        xc = Clip(-_GELU_CLIP, _GELU_CLIP)(x)  # identity (gradient 1) where it matters
+        x2 = xc * xc
+        t = tanh((x2 * _GELU_A + 1) * xc * _GELU_C)
+        # d/dx = (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 a x^2); past the clip the second term
+        # is exactly 0 (1 - t^2 = 0), so xc stands for x there too
         dt = (1 - t * t) * (x2 * (3 * _GELU_A) + 1) * (_GELU_C * 0.5)
-        return gy * ((t + 1) * 0.5 + x * dt)
+        return gy * ((t + 1) * 0.5 + xc * dt)
 
 
 def gelu(x: ArrayLike) -> Variable:
@@ -215,12 +253,12 @@ def _softmax_axis(op, axis, x):
 class Softmax(Function):
     """y = exp(x - max) / sum(exp(x - max)) along ``axis``."""
 
-    def __init__(self, axis=1):
+    def __init__(self, axis: Any = 1) -> None:
         self.axis = axis
 
     def forward(self, x):
         xp = cuda.get_array_module(x)
-        y = x - x.max(axis=self.axis, keepdims=True)  # max-shifted: exp never overflows
+        y = x - _ua.max_shift(x, self.axis)  # max-shifted: exp never overflows
         if y.dtype.kind != "f":
             y = y.astype(np.float64)
         y = _ua.inplace(xp.exp, y)
@@ -231,6 +269,10 @@ class Softmax(Function):
         y = self.outputs[0]()
         gx = y * gy
         return gx - y * sum(gx, axis=self.axis, keepdims=True)
+
+    def jvp(self, t):
+        y = self.outputs[0]()
+        return y * (t - sum(y * t, axis=self.axis, keepdims=True))
 
 
 def softmax(x: ArrayLike, axis: Axis = 1) -> Variable:
@@ -252,7 +294,7 @@ def softmax_simple(x: ArrayLike, axis: Axis = 1) -> Variable:
 class LogSoftmax(Function):
     """y = x - logsumexp(x, axis)"""
 
-    def __init__(self, axis=1):
+    def __init__(self, axis: Any = 1) -> None:
         self.axis = axis
 
     def forward(self, x):
@@ -261,6 +303,10 @@ class LogSoftmax(Function):
     def backward(self, gy):
         y = self.outputs[0]()
         return gy - exp(y) * sum(gy, axis=self.axis, keepdims=True)
+
+    def jvp(self, t):
+        y = self.outputs[0]()
+        return t - sum(exp(y) * t, axis=self.axis, keepdims=True)
 
 
 def log_softmax(x: ArrayLike, axis: Axis = 1) -> Variable:

@@ -86,6 +86,11 @@ class Add(_Elementwise):
             return gy
         return _to_input_shapes(self, gy, gy)
 
+    def jvp(self, t0, t1=None):
+        if self.c is not None or t1 is None:
+            return t0
+        return t1 if t0 is None else t0 + t1
+
 
 class Sub(_Elementwise):
     """y = x0 - x1"""
@@ -109,6 +114,13 @@ class Sub(_Elementwise):
         if _state.enable_backprop:
             return _to_input_shapes(self, gy, -gy)
         return _to_input_shapes(self, gy, -gy.data)
+
+    def jvp(self, t0, t1=None):
+        if self.c is not None:
+            return -t0 if self.swap else t0
+        if t1 is None:
+            return t0
+        return -t1 if t0 is None else t0 - t1
 
 
 class Mul(_Elementwise):
@@ -137,6 +149,13 @@ class Mul(_Elementwise):
         gx1 = gy * x0 if need1 else None
         return _to_input_shapes(self, gx0, gx1)
 
+    def jvp(self, t0, t1=None):
+        if self.c is not None:
+            return t0 * self.c
+        x0, x1 = self.inputs
+        terms = [t * x for t, x in ((t0, x1), (t1, x0)) if t is not None]
+        return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
 
 class Div(_Elementwise):
     """y = x0 / x1"""
@@ -158,7 +177,8 @@ class Div(_Elementwise):
         if not _state.enable_backprop:
             gy, x0, x1 = _raw_operands(gy, x0, x1)
         gx0 = gy / x1 if need0 else None
-        gx1 = gy * (-x0 / x1 ** 2) if need1 else None
+        # x1 * x1, not x1 ** 2: NumPy 1.x computes float32 scalar ** int in float64
+        gx1 = gy * (-x0 / (x1 * x1)) if need1 else None
         return _to_input_shapes(self, gx0, gx1)
 
     def _constant_backward(self, gy):
@@ -168,8 +188,19 @@ class Div(_Elementwise):
             if not (gy.ndim or x.ndim):
                 gy, x = gy[()], x[()]
         if self.swap:
-            return gy * (-c / x ** 2)
+            return gy * (-c / (x * x))
         return gy / c
+
+    def jvp(self, t0, t1=None):
+        if self.c is not None:
+            x, = self.inputs
+            return t0 * (-self.c / (x * x)) if self.swap else t0 / self.c
+        x0, x1 = self.inputs
+        out = None if t0 is None else t0 / x1
+        if t1 is not None:
+            term = t1 * (-x0 / (x1 * x1))
+            out = term if out is None else out + term
+        return out
 
 
 def _raw_operands(gy, x0, x1):
@@ -190,6 +221,9 @@ class Neg(Function):
         if _state.enable_backprop:
             return -gy
         return -gy.data
+
+    def jvp(self, t):
+        return -t
 
 
 # Python and NumPy numbers that take a float Variable's dtype (rule D2), and the scalar
@@ -343,7 +377,7 @@ def _constant(op, name, c, x):
 class Pow(Function):
     """y = x ** c for a constant c (no gradient with respect to c)."""
 
-    def __init__(self, c):
+    def __init__(self, c: Any) -> None:
         self.c = c
 
     def forward(self, x):
@@ -358,6 +392,11 @@ class Pow(Function):
             gx = _sum_to(gx, self.x_shape)
         return gx
 
+    def jvp(self, t):
+        x, = self.inputs
+        c = self.c
+        return c * x ** (c - 1) * t
+
 
 def pow(x: ArrayLike, c: Any) -> Variable:
     """Elementwise ``x ** c`` for a constant ``c`` (number or array, no gradient for it)."""
@@ -368,7 +407,7 @@ def pow(x: ArrayLike, c: Any) -> Variable:
 class RPow(Function):
     """y = c ** x for a constant base c."""
 
-    def __init__(self, c):
+    def __init__(self, c: Any) -> None:
         self.c = c
 
     def forward(self, x):

@@ -22,7 +22,7 @@ from dezero.core import Function, Variable
 class Reshape(Function):
     """y = x reshaped to ``shape``."""
 
-    def __init__(self, shape):
+    def __init__(self, shape: Any) -> None:
         self.shape = shape
 
     def forward(self, x):
@@ -31,6 +31,9 @@ class Reshape(Function):
 
     def backward(self, gy):
         return reshape(gy, self.x_shape)
+
+    def jvp(self, t):
+        return reshape(t, self.shape)
 
 
 def _check_reshape(op, x, shape):
@@ -122,7 +125,7 @@ def squeeze(x: ArrayLike, axis: Axis = None) -> Variable:
 class Transpose(Function):
     """y = x with its axes permuted (reversed when ``axes`` is None)."""
 
-    def __init__(self, axes=None):
+    def __init__(self, axes: Any = None) -> None:
         self.axes = axes
 
     def forward(self, x):
@@ -134,6 +137,9 @@ class Transpose(Function):
         ndim = len(self.axes)
         inverse = tuple(int(i) for i in np.argsort([a % ndim for a in self.axes]))
         return transpose(gy, inverse)
+
+    def jvp(self, t):
+        return transpose(t, self.axes)
 
 
 def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Variable:
@@ -162,7 +168,7 @@ def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Variable:
 class BroadcastTo(Function):
     """y = x broadcast to ``shape``."""
 
-    def __init__(self, shape):
+    def __init__(self, shape: Any) -> None:
         self.shape = shape
 
     def forward(self, x):
@@ -171,6 +177,9 @@ class BroadcastTo(Function):
 
     def backward(self, gy):
         return sum_to(gy, self.x_shape)
+
+    def jvp(self, t):
+        return broadcast_to(t, self.shape)
 
 
 def _broadcasts_to(src, dst):
@@ -211,7 +220,7 @@ def sum_to_array(x, shape):
 class SumTo(Function):
     """y = x summed down to ``shape`` (the inverse of broadcasting)."""
 
-    def __init__(self, shape):
+    def __init__(self, shape: Any) -> None:
         self.shape = shape
 
     def forward(self, x):
@@ -220,6 +229,9 @@ class SumTo(Function):
 
     def backward(self, gy):
         return broadcast_to(gy, self.x_shape)
+
+    def jvp(self, t):
+        return sum_to(t, self.shape)
 
 
 def sum_to(x: ArrayLike, shape: Shape | int) -> Variable:
@@ -274,7 +286,7 @@ def _is_basic_index(slices):
 class GetItem(Function):
     """y = x[slices] for any NumPy index."""
 
-    def __init__(self, slices):
+    def __init__(self, slices: Any) -> None:
         self.slices = slices
 
     def forward(self, x):
@@ -284,11 +296,14 @@ class GetItem(Function):
         x, = self.inputs
         return GetItemGrad(self.slices, x.shape)(gy)
 
+    def jvp(self, t):
+        return get_item(t, self.slices)
+
 
 class GetItemGrad(Function):
     """gx = zeros(in_shape) with gy scatter-added at ``slices`` (repeats accumulate)."""
 
-    def __init__(self, slices, in_shape):
+    def __init__(self, slices: Any, in_shape: tuple[int, ...]) -> None:
         self.slices = slices
         self.in_shape = in_shape
 
@@ -358,7 +373,7 @@ def _sequence(op, xs):
 class Concat(Function):
     """y = concatenate(xs, axis)"""
 
-    def __init__(self, axis=0):
+    def __init__(self, axis: Any = 0) -> None:
         self.axis = axis
 
     def forward(self, *xs):
@@ -395,7 +410,7 @@ def concat(xs: Sequence[ArrayLike], axis: int = 0) -> Variable:
 class Stack(Function):
     """y = stack(xs, axis)"""
 
-    def __init__(self, axis=0):
+    def __init__(self, axis: Any = 0) -> None:
         self.axis = axis
 
     def forward(self, *xs):
@@ -428,7 +443,7 @@ def stack(xs: Sequence[ArrayLike], axis: int = 0) -> Variable:
 class Split(Function):
     """ys = split(x, indices_or_sections, axis)"""
 
-    def __init__(self, indices_or_sections, axis=0):
+    def __init__(self, indices_or_sections: Any, axis: Any = 0) -> None:
         self.indices_or_sections = indices_or_sections
         self.axis = axis
 
@@ -462,9 +477,9 @@ def split(x: ArrayLike, indices_or_sections: int | Sequence[int], axis: int = 0)
         if sections < 1 or n % sections:
             raise ValueError(f"split: x.shape[{axis}] ({n}) does not divide into "
                              f"{sections} equal sections; {_checks.got(x=x)}")
-        spec = sections
+        spec: int | tuple[int, ...] = sections
     else:
-        spec = _checks.shape_tuple("split", "indices_or_sections", indices_or_sections)
-        spec = tuple(builtins.min(builtins.max(i if i >= 0 else i + n, 0), n) for i in spec)
+        bounds = _checks.shape_tuple("split", "indices_or_sections", indices_or_sections)
+        spec = tuple(builtins.min(builtins.max(i if i >= 0 else i + n, 0), n) for i in bounds)
     ys = Split(spec, axis)(x)
     return ys if isinstance(ys, list) else [ys]

@@ -30,16 +30,22 @@ whatever layout they are given (``order='K'``).
 """
 from __future__ import annotations
 
+from typing import Any, Union
+
 import numpy as np
 
 from dezero import cuda
 from dezero._ops import _checks, _conv_gpu
+from dezero._ops import _workspace as _ws
 from dezero._ops.array import reshape, transpose
-from dezero._ops.linalg import matmul
+from dezero._ops.linalg import linear
 from dezero._ops.reduce import max as _max
 from dezero._ops.reduce import sum as _sum
-from dezero.core import Function, Variable
+from dezero._typing import ArrayLike, Shape
+from dezero.core import Function, Variable, _state
 from dezero.utils import get_conv_outsize, get_deconv_outsize, pair
+
+IntPair = Union[int, tuple[int, int]]  # a size or stride for both axes, or (height, width)
 
 # =============================================================================
 # Argument checks (in the wrappers, before a graph node exists)
@@ -50,7 +56,7 @@ def _desc(a):
     return _checks.describe(a)
 
 
-def _pair_arg(op, name, value, minimum):
+def _pair_arg(op, name, value, minimum) -> tuple[int, int]:
     """``utils.pair(value)`` as two Python ints >= ``minimum``, or a ValueError naming ``op``."""
     if isinstance(value, list):
         value = tuple(value)
@@ -60,7 +66,7 @@ def _pair_arg(op, name, value, minimum):
         p = None
     ok = p is not None and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
                                for v in p)
-    if not ok:
+    if not ok or p is None:
         raise ValueError(f"{op}: {name} must be an int or a pair of ints; got {value!r}")
     p = (int(p[0]), int(p[1]))
     if min(p) < minimum:
@@ -117,10 +123,16 @@ def _axis_order(a):
     return tuple(int(i) for i in np.argsort([-abs(s) for s in a.strides], kind="stable"))
 
 
-def _zeros(shape, dtype, order, xp, make=None):
+def _zeros(shape, dtype, order, xp, make=None, site=None):
     """Zeros of ``shape`` laid out in memory in the axis ``order`` (see ``_axis_order``);
-    ``make=xp.empty`` leaves them uninitialised."""
-    buf = (make or xp.zeros)(tuple(shape[a] for a in order), dtype=dtype)
+    ``make=xp.empty`` leaves them uninitialised. With ``site`` the buffer comes from the
+    workspace cache (``_workspace``)."""
+    if site is not None:
+        buf = _ws.empty(site, tuple(shape[a] for a in order), dtype, xp)
+        if make is None:
+            buf.fill(0)
+    else:
+        buf = (make or xp.zeros)(tuple(shape[a] for a in order), dtype=dtype)
     if tuple(order) == tuple(range(len(shape))):
         return buf  # not a view: the engine need not copy it as a leaf's gradient
     return buf.transpose(tuple(int(i) for i in np.argsort(order)))
@@ -221,10 +233,15 @@ def _chunks(n, xp):
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _batch_last(a):
+def _batch_last(a, site="batch_last"):
     """``a (N, C, H, W)`` as a contiguous ``(C, H, W, N)`` array: a view of conv2d's own
-    results, else one copy."""
-    return cuda.get_array_module(a).ascontiguousarray(a.transpose(1, 2, 3, 0))
+    results, else one copy (into a workspace buffer: the caller must not let it escape)."""
+    t = a.transpose(1, 2, 3, 0)
+    if t.flags.c_contiguous:
+        return t
+    out = _ws.empty(site, t.shape, t.dtype, cuda.get_array_module(a))
+    out[...] = t
+    return out
 
 
 def _spans(kernel, stride, pad, size, out_size):
@@ -290,7 +307,7 @@ class _Cols:
     def fill(self, r0, r1):
         if self.buf is None:
             rows = max(b - a for a, b in self.blocks)
-            self.buf = self.xp.empty(rows * self.per_row, dtype=self.dtype)
+            self.buf = _ws.empty("im2col.cols", (rows * self.per_row,), self.dtype, self.xp)
         c, kh, kw, ow, n = self.shape
         col = self.buf[:(r1 - r0) * self.per_row].reshape(c, kh, kw, r1 - r0, ow, n)
         for i, j, rows, cols in _block_offsets(self.spans, self.row_stride, r0, r1):
@@ -343,7 +360,7 @@ def _conv_forward(x, W, b, stride, pad):
             y += b
         return y.transpose(0, 3, 1, 2)
     dtype = _result_type(xp, x, W, b)
-    y = xp.empty((oc,) + out_size + (n,), dtype=dtype)
+    y = _ws.empty("conv2d.y", (oc,) + out_size + (n,), dtype, xp)
     ym = y.reshape(oc, -1)
     Wm = W.reshape(oc, -1).astype(dtype, copy=False)
     step = out_size[1] * n
@@ -393,11 +410,11 @@ def _deconv_forward(x, W, b, stride, pad, outsize):
     dtype = _result_type(xp, x, W, b)
     xm = _batch_last(x).reshape(c, -1).astype(dtype, copy=False)
     Wt = W.reshape(c, -1).T.astype(dtype, copy=False)
-    y = xp.zeros((oc,) + tuple(outsize) + (n,), dtype=dtype)
+    y = _ws.zeros("deconv2d.y", (oc,) + tuple(outsize) + (n,), dtype, xp)
     per_row = oc * kh * kw * w * n
     blocks = _blocks(h, per_row, xp)
     spans = _spans((kh, kw), stride, pad, outsize, (h, w))
-    buf = xp.empty(max(r1 - r0 for r0, r1 in blocks) * per_row, dtype=dtype)
+    buf = _ws.empty("deconv2d.cols", (max(r1 - r0 for r0, r1 in blocks) * per_row,), dtype, xp)
     for r0, r1 in blocks:
         cols = buf[:(r1 - r0) * per_row].reshape(oc * kh * kw, -1)
         _matmul_into(xp, Wt, xm[:, r0 * w * n:r1 * w * n], cols)
@@ -410,7 +427,8 @@ def _deconv_forward(x, W, b, stride, pad, outsize):
     return y.transpose(3, 0, 1, 2)
 
 
-def im2col_array(img, kernel_size, stride, pad, to_matrix=True):
+def im2col_array(img: Any, kernel_size: IntPair, stride: IntPair, pad: IntPair,
+                 to_matrix: bool = True) -> Any:
     """Windows of ``img (N, C, H, W)`` on raw arrays (NumPy or CuPy), no graph.
 
     Returns ``(N, C, KH, KW, OH, OW)``, or with ``to_matrix`` the matrix
@@ -425,13 +443,21 @@ def im2col_array(img, kernel_size, stride, pad, to_matrix=True):
     view = _windows(img, kernel, stride, pad)
     if to_matrix:
         n, c, kh, kw, oh, ow = view.shape
+        if n == 1:
+            # NOTE: the book's (and Chainer's) layout: the matrix is a transposed view of a
+            # contiguous (C, KH, KW, OH, OW) copy. A GEMM reading it sums in the order
+            # Chainer's tensordot does, so conv2d_simple has conv2d's float32 bits.
+            return view.copy().transpose(0, 4, 5, 1, 2, 3).reshape(oh * ow, c * kh * kw)
+        # several images: that reshape would copy again; one copy into place gives the same
+        # C-contiguous matrix
         col = cuda.get_array_module(img).empty((n * oh * ow, c * kh * kw), dtype=img.dtype)
         col.reshape(n, oh, ow, c, kh, kw)[...] = view.transpose(0, 4, 5, 1, 2, 3)
         return col
     return view.copy()  # a new array even where a view of img would do (1x1 kernels)
 
 
-def col2im_array(col, img_shape, kernel_size, stride, pad, to_matrix=True):
+def col2im_array(col: Any, img_shape: Shape, kernel_size: IntPair, stride: IntPair,
+                 pad: IntPair, to_matrix: bool = True) -> Any:
     """Inverse of :func:`im2col_array` on raw arrays: overlapping windows are added.
 
     ``col`` is ``(N*OH*OW, C*KH*KW)`` with ``to_matrix``, else ``(N, C, KH, KW, OH, OW)``;
@@ -457,7 +483,7 @@ def col2im_array(col, img_shape, kernel_size, stride, pad, to_matrix=True):
 class Im2col(Function):
     """y = im2col(x): every window of x as columns; backward is col2im."""
 
-    def __init__(self, kernel_size, stride, pad, to_matrix):
+    def __init__(self, kernel_size: Any, stride: Any, pad: Any, to_matrix: bool) -> None:
         self.kernel_size = kernel_size
         self.stride = stride
         self.pad = pad
@@ -475,7 +501,8 @@ class Im2col(Function):
 class Col2im(Function):
     """y = col2im(x): windows summed back into an image; backward is im2col."""
 
-    def __init__(self, input_shape, kernel_size, stride, pad, to_matrix):
+    def __init__(self, input_shape: tuple[int, ...], kernel_size: Any, stride: Any, pad: Any,
+                 to_matrix: bool) -> None:
         self.input_shape = tuple(input_shape)
         self.kernel_size = kernel_size
         self.stride = stride
@@ -490,7 +517,8 @@ class Col2im(Function):
         return Im2col(self.kernel_size, self.stride, self.pad, self.to_matrix)(gy)
 
 
-def im2col(x, kernel_size, stride=1, pad=0, to_matrix=True):
+def im2col(x: ArrayLike, kernel_size: IntPair, stride: IntPair = 1, pad: IntPair = 0,
+           to_matrix: bool = True) -> Variable:
     """Extract the sliding windows of an image batch.
 
     Parameters
@@ -510,7 +538,8 @@ def im2col(x, kernel_size, stride=1, pad=0, to_matrix=True):
     return Im2col(kernel, stride, pad, bool(to_matrix))(x)
 
 
-def col2im(x, input_shape, kernel_size, stride=1, pad=0, to_matrix=True):
+def col2im(x: ArrayLike, input_shape: Shape, kernel_size: IntPair, stride: IntPair = 1,
+           pad: IntPair = 0, to_matrix: bool = True) -> Variable:
     """Sum windows back into an image of ``input_shape`` (the adjoint of :func:`im2col`).
 
     Parameters
@@ -533,6 +562,7 @@ def col2im(x, input_shape, kernel_size, stride=1, pad=0, to_matrix=True):
         raise ValueError(f"col2im: input_shape must be (N, C, H, W); got {input_shape}")
     n, c, h, w = input_shape
     oh, ow = _out_size("col2im", (h, w), kernel, stride, pad)
+    expected: tuple[int, ...]
     if to_matrix:
         expected = (n * oh * ow, c * kernel[0] * kernel[1])
     else:
@@ -553,8 +583,10 @@ class Conv2d(Function):
 
     # Set by the wrapper: an operand given as a raw array needs no gradient.
     needs_grad = (True, True, True)
+    # gx, gW and gb are new arrays (see Function.fresh_grads)
+    fresh_grads = True
 
-    def __init__(self, stride=1, pad=0):
+    def __init__(self, stride: Any = 1, pad: Any = 0) -> None:
         self.stride = pair(stride)
         self.pad = pair(pad)
 
@@ -569,13 +601,45 @@ class Conv2d(Function):
         gW = Conv2DGradW(self)(x, gy) if need[1] else None
         if len(self.inputs) == 2:
             return gx, gW
-        return gx, gW, (_sum(gy, axis=(0, 2, 3)) if need[2] else None)
+        if not need[2]:
+            return gx, gW, None
+        if _state.enable_backprop:
+            return gx, gW, _sum(gy, axis=(0, 2, 3))
+        return gx, gW, _bias_grad(gy.data)
+
+
+_ONES: dict = {}  # (length, dtype) -> a vector of ones, for bias gradients
+
+
+def _ones(n, dtype):
+    key = (n, np.dtype(dtype))
+    ones = _ONES.get(key)
+    if ones is None:
+        if len(_ONES) >= 8:
+            _ONES.clear()
+        ones = _ONES[key] = np.ones(n, dtype=dtype)
+        ones.flags.writeable = False
+    return ones
+
+
+def _bias_grad(gy):
+    """``gy.sum(axis=(0, 2, 3))`` as a BLAS matrix-vector product where the layout allows
+    (batch-last or C-contiguous NumPy arrays; a plain sum otherwise)."""
+    if gy.__class__ is not np.ndarray or gy.dtype.kind != "f":
+        return gy.sum(axis=(0, 2, 3))
+    n, oc, oh, ow = gy.shape
+    t = gy.transpose(1, 2, 3, 0)
+    if t.flags.c_contiguous:  # conv2d's batch-last layout: one (OC, OH*OW*N) matrix
+        return t.reshape(oc, -1) @ _ones(oh * ow * n, gy.dtype)
+    if gy.flags.c_contiguous:  # (N, OC, OH*OW) @ ones, then the sum over N
+        return (gy.reshape(n, oc, -1) @ _ones(oh * ow, gy.dtype)).sum(axis=0)
+    return gy.sum(axis=(0, 2, 3))
 
 
 class Deconv2d(Function):
     """y = deconv2d(x, W) + b, the transpose of conv2d: one GEMM, then col2im."""
 
-    def __init__(self, stride=1, pad=0, outsize=None):
+    def __init__(self, stride: Any = 1, pad: Any = 0, outsize: Any = None) -> None:
         self.stride = pair(stride)
         self.pad = pair(pad)
         self.outsize = None if outsize is None else pair(tuple(outsize))
@@ -606,7 +670,7 @@ class Conv2DGradW(Function):
     backward is a deconv2d and a conv2d with the incoming gradient ``ggW``.
     """
 
-    def __init__(self, conv2d):
+    def __init__(self, conv2d: Any) -> None:
         self.kernel_size = tuple(conv2d.kernel_size)
         self.stride = conv2d.stride
         self.pad = conv2d.pad
@@ -631,7 +695,8 @@ def _check_bias(op, b, channels, W):
     return b
 
 
-def conv2d(x, W, b=None, stride=1, pad=0):
+def conv2d(x: ArrayLike, W: ArrayLike, b: ArrayLike | None = None, stride: IntPair = 1,
+           pad: IntPair = 0) -> Variable:
     """2-D convolution (cross-correlation) of an image batch.
 
     Parameters
@@ -679,7 +744,8 @@ def conv2d(x, W, b=None, stride=1, pad=0):
     return f(x, W) if b is None else f(x, W, b)
 
 
-def deconv2d(x, W, b=None, stride=1, pad=0, outsize=None):
+def deconv2d(x: ArrayLike, W: ArrayLike, b: ArrayLike | None = None, stride: IntPair = 1,
+             pad: IntPair = 0, outsize: IntPair | None = None) -> Variable:
     """2-D transposed convolution, the adjoint of :func:`conv2d` with respect to ``x``.
 
     Parameters
@@ -725,8 +791,14 @@ def deconv2d(x, W, b=None, stride=1, pad=0, outsize=None):
     return f(x, W) if b is None else f(x, W, b)
 
 
-def conv2d_simple(x, W, b=None, stride=1, pad=0):
-    """conv2d composed of im2col, a matrix product and reshapes (a test oracle)."""
+def conv2d_simple(x: ArrayLike, W: ArrayLike, b: ArrayLike | None = None,
+                  stride: IntPair = 1, pad: IntPair = 0) -> Variable:
+    """conv2d composed of im2col, ``linear`` and reshapes, as the book builds it (a test oracle).
+
+    On one image its float32 result has the bits of :func:`conv2d` (and Chainer's
+    ``convolution_2d``): im2col gives the book's memory layout, so the GEMM sums in the same
+    order.
+    """
     x, W = _checks.as_input("conv2d_simple", "x", x), _checks.as_input("conv2d_simple", "W", W)
     _check_image("conv2d_simple", "W", W)
     n = x.shape[0]
@@ -739,10 +811,9 @@ def conv2d_simple(x, W, b=None, stride=1, pad=0):
                          f"got x {_desc(x)}, W {_desc(W)}")
     oh, ow = _out_size("conv2d_simple", x.shape[2:], (kh, kw), stride, pad)
     b = _check_bias("conv2d_simple", b, oc, W)
+    # As the book: im2col, then one linear node (GEMM, bias added in place), then reshapes.
     col = im2col(x, (kh, kw), stride, pad, to_matrix=True)
-    t = matmul(col, transpose(reshape(W, (oc, c * kh * kw))))
-    if b is not None:
-        t = t + b
+    t = linear(col, transpose(reshape(W, (oc, c * kh * kw))), b)
     return transpose(reshape(t, (n, oh, ow, oc)), (0, 3, 1, 2))
 
 
@@ -785,7 +856,10 @@ def _times(mask, k, dtype):
 class Pooling(Function):
     """y = max over each window; records the argmax (first maximum) of every window."""
 
-    def __init__(self, kernel_size, stride=1, pad=0):
+    # gx is a new array (see Function.fresh_grads)
+    fresh_grads = True
+
+    def __init__(self, kernel_size: Any, stride: Any = 1, pad: Any = 0) -> None:
         self.kernel_size = pair(kernel_size)
         self.stride = pair(stride)
         self.pad = pair(pad)
@@ -803,10 +877,13 @@ class Pooling(Function):
                                                  out_hw, _index_dtype(self.kernel_size))
             return y
         views = _pool_slices(x, self.kernel_size, self.stride, self.pad)
-        y = views[0].copy(order="K")
-        indexes = xp.zeros_like(y, dtype=_index_dtype(self.kernel_size))
+        y = _ws.empty_like("pooling.y", views[0], xp=xp)  # in x's layout, as copy(order="K")
+        y[...] = views[0]
+        indexes = _ws.empty_like("pooling.indexes", y, _index_dtype(self.kernel_size), xp)
+        indexes.fill(0)
+        greater = _ws.empty_like("pooling.greater", y, bool, xp)
         for k in range(1, len(views)):
-            greater = views[k] > y  # strict: the first maximum wins, as argmax
+            xp.greater(views[k], y, out=greater)  # strict: the first maximum wins, as argmax
             xp.maximum(y, views[k], out=y)
             # indexes = where(greater, k, indexes): k is the largest offset yet, so it is a
             # maximum with k * greater (faster than a mask)
@@ -821,7 +898,7 @@ class Pooling(Function):
 class Pooling2DGrad(Function):
     """gx = gy routed to the recorded argmax of each window (windows may overlap)."""
 
-    def __init__(self, mpool2d):
+    def __init__(self, mpool2d: Any) -> None:
         self.mpool2d = mpool2d
         self.kernel_size = mpool2d.kernel_size
         self.stride = mpool2d.stride
@@ -843,13 +920,15 @@ class Pooling2DGrad(Function):
             oh, ow = gy.shape[2:]
             tiled = (sh, sw) == (kh, kw)  # the windows cover all but the last rows/columns
             gx = _zeros(self.input_shape, gy.dtype, self.layout, xp,
-                        xp.empty if tiled else None)
+                        xp.empty if tiled else None, site="pooling.gx")
             if tiled:
                 gx[:, :, oh * kh:] = 0
                 gx[:, :, :, ow * kw:] = 0
+            mask = _ws.empty_like("pooling.mask", indexes, bool, xp)
             for k, view in enumerate(_window_slices(gx, self.kernel_size, self.stride,
                                                     (oh, ow))):
-                xp.multiply(gy, indexes == k, out=view)
+                xp.equal(indexes, k, out=mask)
+                xp.multiply(gy, mask, out=view)
             return gx
 
         def part(i, j):
@@ -865,7 +944,7 @@ class Pooling2DGrad(Function):
 class Pooling2DWithIndexes(Function):
     """y = x picked at the argmax indexes recorded by a max pooling (a linear map)."""
 
-    def __init__(self, mpool2d):
+    def __init__(self, mpool2d: Any) -> None:
         self.mpool2d = mpool2d
         self.kernel_size = mpool2d.kernel_size
         self.stride = mpool2d.stride
@@ -889,7 +968,7 @@ class Pooling2DWithIndexes(Function):
 class AveragePooling(Function):
     """y = mean over each window (zero padding counts as part of the window)."""
 
-    def __init__(self, kernel_size, stride=1, pad=0):
+    def __init__(self, kernel_size: Any, stride: Any = 1, pad: Any = 0) -> None:
         self.kernel_size = pair(kernel_size)
         self.stride = pair(stride)
         self.pad = pair(pad)
@@ -911,7 +990,7 @@ class AveragePooling(Function):
 class AveragePooling2DGrad(Function):
     """gx = gy / (KH*KW) spread over each window; its adjoint is average pooling."""
 
-    def __init__(self, apool2d):
+    def __init__(self, apool2d: Any) -> None:
         self.kernel_size = apool2d.kernel_size
         self.stride = apool2d.stride
         self.pad = apool2d.pad
@@ -929,7 +1008,8 @@ class AveragePooling2DGrad(Function):
         return AveragePooling(self.kernel_size, self.stride, self.pad)(ggx)
 
 
-def pooling(x, kernel_size, stride=1, pad=0):
+def pooling(x: ArrayLike, kernel_size: IntPair, stride: IntPair = 1,
+            pad: IntPair = 0) -> Variable:
     """2-D max pooling.
 
     Parameters
@@ -953,7 +1033,8 @@ def pooling(x, kernel_size, stride=1, pad=0):
     return Pooling(kernel, stride, pad)(x)
 
 
-def average_pooling(x, kernel_size, stride=1, pad=0):
+def average_pooling(x: ArrayLike, kernel_size: IntPair, stride: IntPair = 1,
+                    pad: IntPair = 0) -> Variable:
     """2-D average pooling: the mean over each window (padding zeros included).
 
     Parameters
@@ -970,7 +1051,8 @@ def average_pooling(x, kernel_size, stride=1, pad=0):
     return AveragePooling(kernel, stride, pad)(x)
 
 
-def pooling_simple(x, kernel_size, stride=1, pad=0):
+def pooling_simple(x: ArrayLike, kernel_size: IntPair, stride: IntPair = 1,
+                   pad: IntPair = 0) -> Variable:
     """Max pooling composed of im2col, ``max`` and reshapes (a test oracle).
 
     Tied maxima share the gradient here, as ``max`` does, where :func:`pooling` gives

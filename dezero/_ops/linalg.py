@@ -50,6 +50,13 @@ class MatMul(Function):
             gW = sum_to(matmul(_swap_last(x), gy), W.shape)
         return gx, gW
 
+    def jvp(self, t0, t1=None):
+        x, W = self.inputs
+        terms = [matmul(t0, W) if t0 is not None else None,
+                 matmul(x, t1) if t1 is not None else None]
+        terms = [a for a in terms if a is not None]
+        return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
 
 def _mismatch(op, xs, ws, **named):
     k_axis = 0 if len(ws) < 2 else (-2 if len(ws) > 2 else 0)
@@ -156,6 +163,16 @@ class Linear(Function):
             return gx, gW
         gb = sum_to_array(gy, self.inputs[2].shape) if need[2] else None
         return gx, gW, gb
+
+    def jvp(self, t0, t1=None, t2=None):
+        x, W = self.inputs[0], self.inputs[1]
+        terms = [matmul(t0, W) if t0 is not None else None,
+                 matmul(x, t1) if t1 is not None else None, t2]
+        terms = [a for a in terms if a is not None]
+        out = terms[0]
+        for a in terms[1:]:
+            out = out + a
+        return out
 
 
 def _check_linear(op, x, W, b):

@@ -17,6 +17,7 @@ from dezero._ops.activation import sigmoid, softmax
 from dezero._ops.array import get_item, reshape, sum_to
 from dezero._ops.math import clip, log
 from dezero._ops.reduce import sum
+from dezero._typing import ArrayLike
 from dezero.core import Function, Variable, _state, as_array
 
 # =============================================================================
@@ -91,7 +92,7 @@ def _check_mse(op, x0, x1):
     return x0, x1
 
 
-def mean_squared_error(x0, x1):
+def mean_squared_error(x0: ArrayLike, x1: ArrayLike) -> Variable:
     """``sum((x0 - x1)**2) / len(x0 - x1)``, one graph node.
 
     NOTE: divided by the first dimension (the batch size), not by the number of elements,
@@ -106,7 +107,7 @@ def mean_squared_error(x0, x1):
     return MeanSquaredError()(x0, x1)
 
 
-def mean_squared_error_simple(x0, x1):
+def mean_squared_error_simple(x0: ArrayLike, x1: ArrayLike) -> Variable:
     """The composed ``sum((x0 - x1)**2) / len(x0 - x1)`` (a test oracle)."""
     x0, x1 = _check_mse("mean_squared_error_simple", x0, x1)
     diff = x0 - x1
@@ -123,18 +124,22 @@ class SoftmaxCrossEntropy(Function):
 
     def forward(self, x, t):
         if _gpu.usable(x):
-            loss, self.logsumexp = _gpu.softmax_cross_entropy(x, t)
+            loss, self.lse_parts = _gpu.softmax_cross_entropy(x, t)
             return loss
         xp = cuda.get_array_module(x)
         n = x.shape[0]
-        log_z = _ua.logsumexp(x, 1)  # max-shifted: finite for logits of +-1000
-        log_p = x[xp.arange(n), t] - log_z[:, 0]
+        m = _ua.max_shift(x, 1)[:, 0]  # max-shifted: finite for logits of +-1000
+        log_s = _ua.inplace(xp.log, _ua.inplace(xp.exp, x - m[:, None]).sum(axis=1))
+        # NOTE: (x[t] - m) - log_s, not x[t] - (m + log_s): the sum m + log_s rounds to the
+        # spacing of m (8 at logits of 1e8 in float32), which would erase log_s entirely.
+        log_p = x[xp.arange(n), t] - m
+        log_p -= log_s
         return -log_p.sum() / n
 
     def backward(self, gy):
         x, t = self.inputs
         if not _state.enable_backprop and _gpu.usable(x.data, gy.data):
-            return _gpu.softmax_cross_entropy_grad(x.data, t.data, self.logsumexp, gy.data)
+            return _gpu.softmax_cross_entropy_grad(x.data, t.data, self.lse_parts, gy.data)
         n, c = x.shape
         xp = cuda.get_array_module(x.data)
         onehot = xp.eye(c, dtype=x.dtype)[t.data]
@@ -160,7 +165,7 @@ def _check_labels(op, x, t):
     return x, Variable(labels)
 
 
-def softmax_cross_entropy(x, t):
+def softmax_cross_entropy(x: ArrayLike, t: ArrayLike) -> Variable:
     """Mean over the batch of ``-log softmax(x)[i, t_i]``, one graph node.
 
     Parameters
@@ -185,7 +190,7 @@ def softmax_cross_entropy(x, t):
     return SoftmaxCrossEntropy()(x, t)
 
 
-def softmax_cross_entropy_simple(x, t):
+def softmax_cross_entropy_simple(x: ArrayLike, t: ArrayLike) -> Variable:
     """The composed loss: softmax, clip to [1e-15, 1], log, pick ``[arange(N), t]``,
     ``-sum / N`` (a test oracle; the clip makes it saturate where the fused one does not)."""
     x, t = _check_labels("softmax_cross_entropy_simple", x, t)
@@ -220,7 +225,7 @@ class SigmoidCrossEntropy(Function):
         return gx, -x * g
 
 
-def sigmoid_cross_entropy(x, t):
+def sigmoid_cross_entropy(x: ArrayLike, t: ArrayLike) -> Variable:
     """Binary cross entropy from logits, ``-sum(t log s(x) + (1-t) log(1-s(x))) / len(x)``.
 
     Computed stably as ``max(x, 0) - x*t + log1p(exp(-|x|))`` (API.md D8): at ``x = -100``,
@@ -302,7 +307,7 @@ class BinaryCrossEntropy(Function):
         return gp, gt
 
 
-def binary_cross_entropy(p, t):
+def binary_cross_entropy(p: ArrayLike, t: ArrayLike) -> Variable:
     """Binary cross entropy of probabilities, ``-sum(t log p + (1-t) log(1-p)) / len(t)``.
 
     Computed in log space without clipping ``p`` (exact for 0 < p < 1, API.md D8); each
@@ -346,7 +351,7 @@ def binary_cross_entropy(p, t):
 # =============================================================================
 
 
-def accuracy(y, t):
+def accuracy(y: ArrayLike, t: ArrayLike) -> Variable:
     """Fraction of rows where ``argmax(y, axis=1)`` (reshaped to ``t.shape``) equals ``t``.
 
     Not differentiable: returns a Variable holding a 0-d float64 array (the exact

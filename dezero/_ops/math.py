@@ -2,6 +2,8 @@
 minimum and where."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from dezero import cuda
@@ -98,6 +100,9 @@ class Exp(_Ufunc):
         _, g, y = _raw(gy, y)
         return g * y
 
+    def jvp(self, t):
+        return t * self.outputs[0]()
+
 
 class Log(_Ufunc):
     """y = log(x)"""
@@ -110,6 +115,9 @@ class Log(_Ufunc):
             return gy / x
         _, g, x = _raw(gy, x)
         return g / x
+
+    def jvp(self, t):
+        return t / self.inputs[0]
 
 
 class Sin(_Ufunc):
@@ -124,6 +132,9 @@ class Sin(_Ufunc):
         xp, g, x = _raw(gy, x)
         return g * xp.cos(x)
 
+    def jvp(self, t):
+        return t * cos(self.inputs[0])
+
 
 class Cos(_Ufunc):
     """y = cos(x)"""
@@ -136,6 +147,9 @@ class Cos(_Ufunc):
             return gy * -sin(x)
         xp, g, x = _raw(gy, x)
         return g * -xp.sin(x)
+
+    def jvp(self, t):
+        return t * -sin(self.inputs[0])
 
 
 class Tan(_Ufunc):
@@ -150,6 +164,10 @@ class Tan(_Ufunc):
         _, g, y = _raw(gy, y)
         return g * (1 + y * y)
 
+    def jvp(self, t):
+        y = self.outputs[0]()
+        return t * (1 + y * y)
+
 
 class Tanh(_Ufunc):
     """y = tanh(x)"""
@@ -163,6 +181,10 @@ class Tanh(_Ufunc):
         _, g, y = _raw(gy, y)
         return g * (1 - y * y)
 
+    def jvp(self, t):
+        y = self.outputs[0]()
+        return t * (1 - y * y)
+
 
 class Sqrt(_Ufunc):
     """y = sqrt(x)"""
@@ -175,6 +197,9 @@ class Sqrt(_Ufunc):
             return gy / (y * 2)
         _, g, y = _raw(gy, y)
         return g / (y * 2)
+
+    def jvp(self, t):
+        return t / (self.outputs[0]() * 2)
 
 
 exp = _unary(Exp, "exp", "Elementwise exponential.")
@@ -195,6 +220,9 @@ class Square(Function):
     def backward(self, gy):
         x, = self.inputs
         return gy * (x * 2)
+
+    def jvp(self, t):
+        return t * (self.inputs[0] * 2)
 
 
 def square(x: ArrayLike) -> Variable:
@@ -221,7 +249,7 @@ def abs(x: ArrayLike) -> Variable:
 class Clip(Function):
     """y = min(max(x, x_min), x_max); the gradient passes where x_min <= x <= x_max."""
 
-    def __init__(self, x_min, x_max):
+    def __init__(self, x_min: Any, x_max: Any) -> None:
         self.x_min = x_min
         self.x_max = x_max
 
@@ -298,7 +326,7 @@ def _tie_split(gy, a, b, needs_grad):
     if gy.dtype.kind == "f" and w0.dtype != gy.dtype:
         w0 = w0.astype(gy.dtype)
     gx0 = gy * w0 if needs_grad[0] else None
-    gx1 = gy * (1 - w0) if needs_grad[1] else None
+    gx1 = gy * (w0.dtype.type(1) - w0) if needs_grad[1] else None  # 1 in w0's dtype (NumPy 1.x)
     return gx0, gx1
 
 
@@ -318,7 +346,7 @@ def minimum(x0: ArrayLike, x1: ArrayLike) -> Variable:
 class Where(Function):
     """y = x where cond else y (cond is a constant boolean array)."""
 
-    def __init__(self, cond, needs_grad=(True, True)):
+    def __init__(self, cond: Any, needs_grad: tuple[bool, bool] = (True, True)) -> None:
         self.cond = cond
         self.needs_grad = needs_grad
 

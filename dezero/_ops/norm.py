@@ -11,12 +11,15 @@ statistics saved by the forward pass are used as constants.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from dezero import cuda
 from dezero._ops import _checks
 from dezero._ops.array import get_item, reshape, sum_to
 from dezero._ops.reduce import sum
+from dezero._typing import ArrayLike
 from dezero.core import Config, Function, Variable
 
 # =============================================================================
@@ -27,7 +30,7 @@ from dezero.core import Config, Function, Variable
 class Dropout(Function):
     """y = x * mask / (1 - ratio) for a fixed boolean mask."""
 
-    def __init__(self, mask, scale):
+    def __init__(self, mask: Any, scale: Any) -> None:
         self.mask = mask
         self.scale = scale
 
@@ -38,7 +41,7 @@ class Dropout(Function):
         return gy * self.mask / self.scale
 
 
-def dropout(x, dropout_ratio=0.5):
+def dropout(x: ArrayLike, dropout_ratio: float = 0.5) -> Variable:
     """Inverted dropout: in train mode zero each element with probability ``dropout_ratio``
     and scale the rest by ``1 / (1 - dropout_ratio)``.
 
@@ -108,7 +111,7 @@ class BatchNorm(Function):
     """y = gamma * (x - mean) / sqrt(var + eps) + beta per channel; batch statistics in
     train mode (the running ``mean``/``var`` updated in place), the running ones in test mode."""
 
-    def __init__(self, mean, var, decay=0.9, eps=2e-5):
+    def __init__(self, mean: Any, var: Any, decay: float = 0.9, eps: float = 2e-5) -> None:
         self.avg_mean = mean
         self.avg_var = var
         self.decay = decay
@@ -169,7 +172,8 @@ def _stat_array(op, name, a, x):
     return a
 
 
-def batch_norm(x, gamma, beta, mean, var, decay=0.9, eps=2e-5):
+def batch_norm(x: ArrayLike, gamma: ArrayLike, beta: ArrayLike, mean: Any, var: Any,
+               decay: float = 0.9, eps: float = 2e-5) -> Variable:
     """Batch normalisation per channel of ``x`` (N, C) or (N, C, H, W).
 
     Parameters
@@ -226,7 +230,7 @@ batch_nrom = batch_norm
 class LayerNorm(Function):
     """y = gamma * (x - mean) / sqrt(var + eps) + beta over the last axis."""
 
-    def __init__(self, eps=1e-5):
+    def __init__(self, eps: float = 1e-5) -> None:
         self.eps = eps
 
     def forward(self, x, gamma, beta):
@@ -252,7 +256,8 @@ class LayerNorm(Function):
         return gx, sum_to(gy * xhat, gamma.shape), sum_to(gy, beta.shape)
 
 
-def layer_norm(x, gamma, beta, eps=1e-5):
+def layer_norm(x: ArrayLike, gamma: ArrayLike, beta: ArrayLike,
+               eps: float = 1e-5) -> Variable:
     """Layer normalisation over the last axis of ``x``.
 
     ``y = gamma * (x - mean) / sqrt(var + eps) + beta`` with the mean and biased variance
@@ -282,7 +287,7 @@ def layer_norm(x, gamma, beta, eps=1e-5):
 # =============================================================================
 
 
-def embed_id(x, W):
+def embed_id(x: Any, W: ArrayLike) -> Variable:
     """Rows of the embedding matrix: ``W[x]`` for integer ids ``x`` (any shape).
 
     The backward scatter-adds into ``W`` (repeated ids accumulate); the ids get no

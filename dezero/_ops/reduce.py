@@ -1,6 +1,10 @@
 """Reductions: sum, average/mean, max and min (ties share the gradient), argmax, logsumexp."""
 from __future__ import annotations
 
+import math
+import warnings
+from typing import Any
+
 import numpy as np
 
 from dezero import _arrays as _ua
@@ -21,7 +25,7 @@ def _keepdims(op, keepdims):
 class Sum(Function):
     """y = x summed over ``axis``."""
 
-    def __init__(self, axis=None, keepdims=False):
+    def __init__(self, axis: Any = None, keepdims: bool = False) -> None:
         self.axis = axis
         self.keepdims = keepdims
 
@@ -33,6 +37,9 @@ class Sum(Function):
         if not self.keepdims:
             gy = reshape(gy, _ua.kept_shape(self.x_shape, self.axis))
         return broadcast_to(gy, self.x_shape)
+
+    def jvp(self, t):
+        return sum(t, axis=self.axis, keepdims=self.keepdims)
 
 
 def sum(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Variable:
@@ -47,19 +54,38 @@ def sum(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Variable:
     return Sum(_checks.clean_axis("sum", axis, x), _keepdims("sum", keepdims))(x)
 
 
+def _sizes(shape, axis):
+    """(elements reduced into each output, number of outputs) for a reduction over ``axis``."""
+    axes = set(_ua.normalize_axis(axis, len(shape)))
+    reduced = math.prod(s for i, s in enumerate(shape) if i in axes)
+    return reduced, math.prod(s for i, s in enumerate(shape) if i not in axes)
+
+
+def _over(axis):
+    return "x is empty" if axis is None else f"axis {axis} has length 0"
+
+
 def average(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Variable:
-    """Mean over ``axis``, computed as ``sum(x) * (out size / in size)``; float32 stays float32.
+    """Mean over ``axis``, computed as ``sum(x) / count``; float32 stays float32.
+
+    Empty inputs follow NumPy: over an axis of length 0 each mean is NaN (with a
+    ``RuntimeWarning``, as ``numpy.mean`` gives), and an empty result is just empty.
 
     Raises
     ------
     ValueError
-        An axis out of range or repeated, or an empty ``x``.
+        An axis out of range or repeated.
     """
     x = _checks.as_input("average", "x", x)
-    if x.size == 0:
-        raise ValueError(f"average: x is empty; {_checks.got(x=x)}")
-    y = sum(x, _checks.clean_axis("average", axis, x), _keepdims("average", keepdims))
-    return y * (y.data.size / x.data.size)
+    axis = _checks.clean_axis("average", axis, x)
+    y = sum(x, axis, _keepdims("average", keepdims))
+    count, n_out = _sizes(x.shape, axis)
+    if count == 0:
+        if n_out:
+            warnings.warn(f"average: the mean of zero elements is nan ({_over(axis)}), as in "
+                          f"NumPy; got x {_checks.describe(x)}", RuntimeWarning, stacklevel=2)
+        return y * math.nan
+    return y * (1 / count)
 
 
 mean = average
@@ -68,7 +94,7 @@ mean = average
 class _Extreme(Function):
     """Max or min over ``axis``; tied extremes split the gradient evenly."""
 
-    def __init__(self, axis=None, keepdims=False):
+    def __init__(self, axis: Any = None, keepdims: bool = False) -> None:
         self.axis = axis
         self.keepdims = keepdims
 
@@ -101,9 +127,18 @@ class Min(_Extreme):
 def _check_extreme(op, x, axis, keepdims):
     x = _checks.as_input(op, "x", x)
     axis = _checks.clean_axis(op, axis, x)
-    if x.size == 0:
-        raise ValueError(f"{op}: x is empty, so it has no {op}imum; {_checks.got(x=x)}")
+    _not_over_empty(op, f"{op}imum", x, axis)
     return x, axis, _keepdims(op, keepdims)
+
+
+def _not_over_empty(op, what, x, axis):
+    """Refuse what NumPy refuses: an extreme over no elements (an empty result is fine)."""
+    if x.size:
+        return
+    count, n_out = _sizes(x.shape, axis)
+    if count == 0 and n_out:
+        raise ValueError(f"{op}: there is no {what} of zero elements ({_over(axis)}; NumPy "
+                         f"refuses it too); got x {_checks.describe(x)}")
 
 
 def max(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Variable:
@@ -129,8 +164,9 @@ def argmax(x: ArrayLike, axis: int | None = None) -> Variable:
     x = _checks.as_input("argmax", "x", x)
     if axis is not None:
         axis = _checks.int_axis("argmax", axis, x)
-    if x.size == 0:
-        raise ValueError(f"argmax: x is empty; {_checks.got(x=x)}")
+    if x.size == 0 and (axis is None or x.shape[axis] == 0):
+        raise ValueError(f"argmax: there is no maximum of zero elements ({_over(axis)}; "
+                         f"NumPy refuses it too); got x {_checks.describe(x)}")
     xp = cuda.get_array_module(x.data)
     return Variable(xp.asarray(x.data.argmax(axis=axis)))
 
@@ -138,7 +174,7 @@ def argmax(x: ArrayLike, axis: int | None = None) -> Variable:
 class LogSumExp(Function):
     """y = log(sum(exp(x), axis)), max-shifted so it never overflows."""
 
-    def __init__(self, axis=1, keepdims=False):
+    def __init__(self, axis: Any = 1, keepdims: bool = False) -> None:
         self.axis = axis
         self.keepdims = keepdims
 

@@ -6,13 +6,17 @@ build on these helpers. Two formats, chosen by the path's suffix:
 * ``.npz`` (the default; a path with no known suffix gets ``.npz`` appended): a zip of
   ``<key>.npy`` members, the format of ``numpy.savez_compressed``.
 * ``.safetensors``: through the optional ``safetensors`` package
-  (``pip install 'dezero-framework[safetensors]'``).
+  (``pip install -e '.[safetensors]'`` from a checkout, or ``pip install safetensors``).
 
 Guarantees: saves are atomic (a temporary file in the same folder, fsync, rename), so an
-interrupted save leaves the previous file intact; loading never executes code from the
-file (no pickle) and refuses truncated, corrupt or hostile files with ``WeightFileError``
-before allocating what they declare; matching arrays against a model checks every key,
-shape and dtype before anything is assigned.
+interrupted save leaves the previous file intact; a re-save keeps the file's permission bits
+(and owner where allowed), and the temporaries of killed saves are removed at the next save
+of the same file. Loading never executes code from the file (no pickle) and refuses
+truncated, corrupt or hostile files with ``WeightFileError`` before allocating what they
+declare: every array's name, shape and dtype is read from the headers first and checked
+against the model (``load_weights``) or against a total-size cap (``load_arrays``'s
+``max_bytes``) before any data is decompressed or read. A FIFO, directory or device named
+as a weight file is reported as such (never opened for blocking reads).
 
 Examples
 --------
@@ -22,22 +26,29 @@ Examples
 """
 from __future__ import annotations
 
-import errno
+import math
 import os
+from typing import Any
 
 import numpy as np
 
 from dezero import cuda
 from dezero.errors import WeightFileError
 from dezero.io._atomic import atomic_write
+from dezero.io._files import open_regular
 from dezero.io._npz import read_npz, write_npz
-from dezero.io._safetensors import decode_safetensors, encode_safetensors
+from dezero.io._safetensors import decode_safetensors, encode_safetensors, read_safetensors
 
 _SUFFIXES = (".npz", ".safetensors")
 _NUMERIC_KINDS = "biufc"
 
+# load_arrays refuses a file whose arrays declare more than this in total (before reading
+# any data); pass ``max_bytes=`` to raise it, or None for no cap. load_weights has no cap:
+# the model's own shapes bound what it reads.
+DEFAULT_MAX_BYTES = 2**30
 
-def resolve_path(path, op: str = "load_arrays") -> str:
+
+def resolve_path(path: str | os.PathLike, op: str = "load_arrays") -> str:
     """``path`` as a ``str``, with ``.npz`` appended unless it ends in ``.npz``/``.safetensors``."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{op}: path must be a str or os.PathLike; got {type(path).__name__}")
@@ -53,7 +64,7 @@ def _is_safetensors(path: str) -> bool:
     return path.lower().endswith(".safetensors")
 
 
-def save_arrays(path, arrays: dict, *, op: str = "save_arrays") -> str:
+def save_arrays(path: str | os.PathLike, arrays: dict, *, op: str = "save_arrays") -> str:
     """Atomically write ``{key: array}`` (NumPy or CuPy) to ``path``; return the path written.
 
     CuPy arrays are copied to the host; the caller's arrays are not moved or modified.
@@ -89,29 +100,82 @@ def save_arrays(path, arrays: dict, *, op: str = "save_arrays") -> str:
     return path
 
 
-def load_arrays(path, *, op: str = "load_arrays") -> dict:
+def _read(path: str, source: str, op: str, inspect) -> dict:
+    if _is_safetensors(path):
+        return read_safetensors(path, source, op, inspect=inspect)
+    return read_npz(path, source, inspect=inspect, op=op)
+
+
+def load_arrays(path: str | os.PathLike, *, op: str = "load_arrays",
+                max_bytes: int | None = DEFAULT_MAX_BYTES,
+                expected: dict | None = None) -> dict:
     """``{key: numpy array}`` read from ``path`` without trusting it.
+
+    Every array's name, shape and dtype is read from the file's headers before any data:
+    the total declared size must not exceed ``max_bytes``, and when ``expected`` is given
+    the arrays must match it (see :func:`check_arrays`), else nothing is read.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.npz`` or ``.safetensors`` (``.npz`` is appended to a path with neither suffix).
+    max_bytes : int or None
+        Cap on the total size the arrays declare (default :data:`DEFAULT_MAX_BYTES`, 1 GiB);
+        None for no cap.
+    expected : dict, optional
+        ``{key: (shape, dtype)}`` the file must hold exactly (``None`` shape: any shape,
+        ``None`` dtype: any floating dtype).
 
     Raises
     ------
     FileNotFoundError
         Naming the path tried (after the ``.npz`` suffix rule).
+    IsADirectoryError
+        The path is a directory.
     WeightFileError
-        The file is truncated, corrupt, not of its format, or hostile (object arrays or
-        pickles, declared sizes it cannot hold, zip bombs, overlapping offsets).
+        The file is a FIFO or device, truncated, corrupt, not of its format, hostile (object
+        arrays or pickles, declared sizes it cannot hold, overlapping offsets), larger than
+        ``max_bytes``, or does not match ``expected`` (listing every problem).
     """
     path = resolve_path(path, op)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(errno.ENOENT, f"{op}: no such weight file", path)
     source = f"{op}: {path!r}"
-    if _is_safetensors(path):
-        with open(path, "rb") as f:
-            blob = f.read()
-        return decode_safetensors(blob, source, op)
-    return read_npz(path, source)
+
+    def inspect(specs):
+        if expected is not None:
+            check_arrays(expected, {k: _Declared(*v) for k, v in specs.items()}, source)
+        if max_bytes is not None:
+            total = sum(math.prod(shape) * np.dtype(dtype).itemsize
+                        for shape, dtype in specs.values())
+            if total > max_bytes:
+                raise WeightFileError(
+                    f"{source}: its arrays declare {total} bytes in all, more than the "
+                    f"max_bytes={max_bytes} cap; nothing was read. If the file is trusted, "
+                    f"pass a larger max_bytes (or None)")
+
+    return _read(path, source, op, inspect)
 
 
-def describe(shape, dtype) -> str:
+class _Declared:
+    """Shape and dtype read from a header (what :func:`array_problems` looks at)."""
+
+    def __init__(self, shape, dtype):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+
+
+def load_params(params: dict, path: str | os.PathLike, *, op: str = "load_weights") -> None:
+    """Load a weight file into ``{key: Parameter}``: headers checked against the parameters
+    before any data is read, then all-or-nothing assignment (see :func:`assign_params`)."""
+    path = resolve_path(path, op)
+    expected = {}
+    for key, param in params.items():
+        data = param.data
+        expected[key] = (None, None) if data is None else (data.shape, data.dtype)
+    arrays = load_arrays(path, op=op, max_bytes=None, expected=expected)
+    assign_params(params, arrays, f"{op}: {path!r}")
+
+
+def describe(shape: tuple[int, ...], dtype: Any) -> str:
     """``(2, 3) float32``; ``None`` shape means any shape, ``None`` dtype any floating dtype."""
     shape_txt = "any shape" if shape is None else str(tuple(shape))
     dtype_txt = "floating" if dtype is None else str(np.dtype(dtype))
@@ -209,6 +273,10 @@ __all__ = [
     "atomic_write",
     "save_arrays",
     "load_arrays",
+    "load_params",
+    "DEFAULT_MAX_BYTES",
+    "open_regular",
+    "read_safetensors",
     "resolve_path",
     "check_arrays",
     "array_problems",
@@ -219,4 +287,7 @@ __all__ = [
     "write_npz",
     "encode_safetensors",
     "decode_safetensors",
+    "load_torch_state_dict",
 ]
+
+from dezero.io._torch import load_torch_state_dict  # noqa: E402  (needs the helpers above)

@@ -1,25 +1,37 @@
-"""``.safetensors`` weight files through the optional ``safetensors`` package.
+"""``.safetensors`` weight files: read header-first, through the ``safetensors`` package
+when it is installed, else by a pure-Python reader.
 
-The header is validated here before the library sees the bytes: its length fits the
-file, it is a JSON object without duplicate keys, every tensor has a known dtype, a
-non-negative shape and ``data_offsets`` inside the data section whose length matches
-shape × itemsize, and the tensors tile the data section exactly (no overlap, no gap).
-Files written by dezero also carry the SHA-256 of their data section in the metadata,
-so a flipped bit in the data is refused too (the format itself has no checksum).
+The 8-byte header length is read and checked against the file size before anything else;
+then the header alone is read and validated: it is a JSON object without duplicate keys,
+every tensor has a known dtype, a non-negative shape and ``data_offsets`` inside the data
+section whose length matches shape x itemsize, and the tensors tile the data section exactly
+(no overlap, no gap). The caller then sees the names, shapes and dtypes (``inspect``) and may
+refuse the file before any tensor is read.
+
+Files written by dezero carry the SHA-256 of their data section in the metadata
+(``dezero.sha256``) and say that they are dezero files in a second key (``dezero.format``),
+so a damaged key name cannot turn the check off silently: a file with one key and not the
+other, or with a key name one or two characters away from ours, is refused. The digest is
+computed over the arrays actually loaded (they tile the data section), so what is checked is
+what is returned.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import math
+import os
+from typing import Any
 
 import numpy as np
 
 from dezero.errors import WeightFileError
 
-_INSTALL_HINT = "pip install 'dezero-framework[safetensors]'"
 _MAX_HEADER = 100 * 2**20  # the safetensors library's own limit
 _CHECKSUM_KEY = "dezero.sha256"
+_FORMAT_KEY = "dezero.format"
+_FORMAT_VERSION = "1"
+_READ_CHUNK = 16 * 2**20
 _DTYPES = {
     "BOOL": np.dtype(np.bool_), "U8": np.dtype(np.uint8), "I8": np.dtype(np.int8),
     "U16": np.dtype(np.uint16), "I16": np.dtype(np.int16), "F16": np.dtype(np.float16),
@@ -32,8 +44,10 @@ def _library(op: str):
     try:
         import safetensors.numpy as st_numpy
     except ImportError as exc:
+        from dezero._install_hint import install_hint
+
         raise ImportError(f"{op}: .safetensors files need the safetensors package; "
-                          f"install it with {_INSTALL_HINT}") from exc
+                          f"{install_hint('safetensors', 'safetensors')}") from exc
     return st_numpy
 
 
@@ -61,6 +75,7 @@ def encode_safetensors(arrays: dict, op: str = "save_weights") -> list:
     header = json.loads(bytes(plain[8:start]).decode("utf-8"))
     metadata = dict(header.get("__metadata__") or {})
     metadata[_CHECKSUM_KEY] = hashlib.sha256(data).hexdigest()
+    metadata[_FORMAT_KEY] = _FORMAT_VERSION  # the second place that says "a dezero file"
     header["__metadata__"] = metadata
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)  # keep the data section 8-byte aligned, as the library does
@@ -80,18 +95,15 @@ def _is_int(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _check_header(source: str, blob: bytes):
-    """``(metadata, {key: (shape, dtype)})`` of a fully validated header."""
-    size = len(blob)
-    if size < 8:
-        raise _fail(source, f"only {size} bytes; not a .safetensors file (truncated?)")
-    n = int.from_bytes(blob[:8], "little")
-    if n > _MAX_HEADER or 8 + n > size:
-        raise _fail(source, f"header length {n} does not fit in the {size}-byte file "
-                            "(truncated or not a .safetensors file)")
+def _check_header(source: str, text: bytes, size: int):
+    """``(metadata, {key: (shape, dtype, begin, end)})`` of a fully validated header.
+
+    ``text`` is the JSON header (its length already checked against ``size``, the length
+    of the whole file).
+    """
+    n = len(text)
     try:
-        header = json.loads(bytes(blob[8:8 + n]).decode("utf-8"),
-                            object_pairs_hook=_no_duplicates)
+        header = json.loads(bytes(text).decode("utf-8"), object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise _fail(source, f"header is not valid JSON: {exc}") from None
     if not isinstance(header, dict):
@@ -102,7 +114,7 @@ def _check_header(source: str, blob: bytes):
         raise _fail(source, "__metadata__ must map strings to strings")
     data_len = size - 8 - n
     spans = []
-    shapes = {}
+    tensors = {}
     for key, entry in header.items():
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
             raise _fail(source, f"tensor {key!r}: expected dtype, shape and data_offsets")
@@ -124,7 +136,7 @@ def _check_header(source: str, blob: bytes):
             raise _fail(source, f"tensor {key!r}: shape {tuple(shape)} {dtype} needs {nbytes} "
                                 f"bytes but data_offsets span {end - begin}")
         spans.append((begin, end, key))
-        shapes[key] = (tuple(shape), dtype)
+        tensors[key] = (tuple(shape), dtype, begin, end)
     spans.sort()
     pos, prev = 0, None
     for begin, end, key in spans:
@@ -135,32 +147,170 @@ def _check_header(source: str, blob: bytes):
         pos, prev = end, key
     if pos != data_len:
         raise _fail(source, f"{data_len - pos} bytes after the last tensor (corrupt file?)")
-    return metadata or {}, shapes
+    return metadata or {}, tensors
+
+
+def _near(key: str, target: str) -> bool:
+    """``key`` is ``target`` with one or two characters changed (a damaged key name)."""
+    return (key != target and len(key) == len(target)
+            and sum(a != b for a, b in zip(key, target)) <= 2)
+
+
+def _expected_digest(source: str, metadata: dict):
+    """The recorded SHA-256 of a dezero file; None for a file another program wrote."""
+    for key in metadata:
+        for ours in (_CHECKSUM_KEY, _FORMAT_KEY):
+            if _near(key, ours):
+                raise _fail(source, f"metadata key {key!r} looks like a damaged {ours!r} "
+                                    "(corrupt file)")
+    digest = metadata.get(_CHECKSUM_KEY)
+    written_by_dezero = _FORMAT_KEY in metadata
+    if digest is None:
+        if written_by_dezero:
+            raise _fail(source, f"written by dezero ({_FORMAT_KEY!r} is set) but its checksum "
+                                f"{_CHECKSUM_KEY!r} is missing (corrupt or altered file)")
+        return None
+    if not written_by_dezero:
+        raise _fail(source, f"has a {_CHECKSUM_KEY!r} checksum but no {_FORMAT_KEY!r} key "
+                            "(corrupt or altered file)")
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise _fail(source, f"checksum {digest!r} is not a SHA-256 digest (corrupt file)")
+    return digest
+
+
+def read_header(f, source: str):
+    """Read and validate the header of the open file ``f`` (positioned at 0).
+
+    Returns ``(metadata, tensors, data_start)``; only the 8-byte length and the header
+    itself are read.
+    """
+    size = os.fstat(f.fileno()).st_size
+    if size < 8:
+        raise _fail(source, f"only {size} bytes; not a .safetensors file (truncated?)")
+    n = int.from_bytes(f.read(8), "little")
+    if n > _MAX_HEADER or 8 + n > size:
+        raise _fail(source, f"header length {n} does not fit in the {size}-byte file "
+                            "(truncated or not a .safetensors file)")
+    text = f.read(n)
+    if len(text) != n:
+        raise _fail(source, "the file ended inside its header (truncated?)")
+    metadata, tensors = _check_header(source, text, size)
+    return metadata, tensors, 8 + n
+
+
+def _ordered(tensors: dict) -> list:
+    return sorted(tensors, key=lambda k: tensors[k][2])
+
+
+def _read_with_library(path: str, tensors: dict, source: str, st_numpy) -> dict:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="numpy") as f:
+            if set(f.keys()) != set(tensors):
+                raise _fail(source, "the safetensors library read other tensors than the "
+                                    "header lists")
+            return {key: f.get_tensor(key) for key in _ordered(tensors)}
+    except WeightFileError:
+        raise
+    except Exception as exc:  # SafetensorError and friends
+        raise _fail(source, f"the safetensors library refused the file: {exc}") from None
+
+
+def _read_pure(f, tensors: dict, data_start: int, source: str) -> dict:
+    out = {}
+    for key in _ordered(tensors):
+        shape, dtype, begin, end = tensors[key]
+        array = np.empty(math.prod(shape), dtype=dtype.newbyteorder("<"))
+        buf = array.view(np.uint8).data  # a writable memoryview
+        f.seek(data_start + begin)
+        pos = 0
+        while pos < end - begin:
+            got = f.readinto(buf[pos:pos + min(_READ_CHUNK, end - begin - pos)])
+            if not got:
+                raise _fail(source, f"tensor {key!r}: the file ended early (truncated?)")
+            pos += got
+        out[key] = array
+    return out
+
+
+def read_safetensors(path: str, source: str, op: str = "load_weights", *,
+                     inspect: Any = None, use_library: bool | None = None) -> dict:
+    """``{key: numpy array}`` from a ``.safetensors`` file, fully validated.
+
+    Parameters
+    ----------
+    path : str
+    source : str
+        Prefix of error messages.
+    op : str
+        Name of the calling function, for messages.
+    inspect : callable, optional
+        Called with ``{key: (shape, dtype)}`` after the header is validated and before any
+        tensor is read; it raises to refuse the file.
+    use_library : bool, optional
+        Read through the ``safetensors`` package (default: when it is installed) or with
+        the pure-Python reader (False).
+    """
+    from dezero.io._files import open_regular
+
+    with open_regular(path, op) as f:
+        metadata, tensors, data_start = read_header(f, source)
+        digest = _expected_digest(source, metadata)
+        if inspect is not None:
+            inspect({key: (shape, dtype) for key, (shape, dtype, _, _) in tensors.items()})
+        st_numpy: Any
+        if use_library is None:
+            try:
+                import safetensors.numpy as st_numpy
+            except ImportError:
+                st_numpy = None
+        else:
+            st_numpy = _library(op) if use_library else None
+        if st_numpy is not None:
+            loaded = _read_with_library(path, tensors, source, st_numpy)
+        else:
+            loaded = _read_pure(f, tensors, data_start, source)
+    out = {}
+    h = hashlib.sha256() if digest is not None else None
+    for key in _ordered(tensors):  # offset order: the arrays tile the data section
+        shape, dtype, _, _ = tensors[key]
+        array = loaded[key]
+        if array.size != math.prod(shape):
+            raise _fail(source, f"tensor {key!r}: read {array.size} elements for shape {shape}")
+        if h is not None:
+            little = np.ascontiguousarray(array).astype(dtype.newbyteorder("<"), copy=False)
+            h.update(little.reshape(-1).view(np.uint8).data)
+        # owned, writable, native arrays of the validated shape and dtype
+        if array.dtype != dtype or not array.flags.writeable or not array.flags.c_contiguous:
+            array = np.array(array, dtype=dtype, copy=True)
+        out[key] = array.reshape(shape)
+    if h is not None and h.hexdigest() != digest:
+        raise _fail(source, f"data section SHA-256 {h.hexdigest()} does not match the "
+                            f"{digest} recorded when it was saved (corrupt file)")
+    return out
 
 
 def decode_safetensors(blob: bytes, source: str, op: str = "load_weights") -> dict:
-    """``{key: numpy array}`` from the bytes of a ``.safetensors`` file, fully validated."""
-    metadata, shapes = _check_header(source, blob)
-    expected = metadata.get(_CHECKSUM_KEY)
-    if expected is not None:
-        digest = hashlib.sha256(memoryview(blob)[_data_start(blob):]).hexdigest()
-        if digest != expected:
-            raise _fail(source, f"data section SHA-256 {digest} does not match the "
-                                f"{expected} recorded when it was saved (corrupt file)")
-    st = _library(op)
-    try:
-        arrays = st.load(bytes(blob))
-    except Exception as exc:  # SafetensorError and friends
-        raise _fail(source, f"the safetensors library refused the file: {exc}") from None
-    if arrays.keys() != shapes.keys():
-        raise _fail(source, "the safetensors library read other tensors than the header lists")
-    # The library returns read-only views of the bytes (and 0-d tensors as shape (1,) in
-    # some versions): the caller gets owned arrays of the validated shapes and dtypes.
+    """``{key: numpy array}`` from the bytes of a ``.safetensors`` file, fully validated
+    (for bytes already in memory; files are read header-first by :func:`read_safetensors`)."""
+    size = len(blob)
+    if size < 8:
+        raise _fail(source, f"only {size} bytes; not a .safetensors file (truncated?)")
+    n = int.from_bytes(blob[:8], "little")
+    if n > _MAX_HEADER or 8 + n > size:
+        raise _fail(source, f"header length {n} does not fit in the {size}-byte file "
+                            "(truncated or not a .safetensors file)")
+    metadata, tensors = _check_header(source, blob[8:8 + n], size)
+    digest = _expected_digest(source, metadata)
+    if digest is not None:
+        found = hashlib.sha256(memoryview(blob)[8 + n:]).hexdigest()
+        if found != digest:
+            raise _fail(source, f"data section SHA-256 {found} does not match the "
+                                f"{digest} recorded when it was saved (corrupt file)")
     out = {}
-    for key, (shape, dtype) in shapes.items():
-        array = np.array(arrays[key], dtype=dtype, copy=True)
-        if array.size != math.prod(shape):
-            raise _fail(source, f"tensor {key!r}: the library read {array.size} elements "
-                                f"for shape {shape}")
-        out[key] = array.reshape(shape)
+    for key, (shape, dtype, begin, end) in tensors.items():
+        array = np.frombuffer(blob, dtype=dtype.newbyteorder("<"), count=math.prod(shape),
+                              offset=8 + n + begin)
+        out[key] = np.array(array, dtype=dtype, copy=True).reshape(shape)
     return out

@@ -8,6 +8,8 @@ built with ``create_graph=True``.
 """
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 
 from dezero import cuda
@@ -67,7 +69,8 @@ def _five_point(f, arrays, gys, perturb, eps):
     return (-f2 + 8 * f1 - 8 * m1 + m2) / (12 * eps)
 
 
-def numerical_grad(f, *inputs, gys=None, eps=1e-3, indices=None):
+def numerical_grad(f: Callable[..., Any], *inputs: Any, gys: Any = None, eps: float = 1e-3,
+                   indices: Any = None) -> list[Any]:
     """Numerical gradients of ``sum_k <f(*inputs)_k, gy_k>`` for each differentiable input.
 
     Returns a list with one float64 NumPy array per input (None for integer inputs).
@@ -76,7 +79,7 @@ def numerical_grad(f, *inputs, gys=None, eps=1e-3, indices=None):
     if gys is None:
         ys = _evaluate(f, arrays)
         gys = [np.ones(y.shape) for y in ys]
-    grads = []
+    grads: list[Any] = []
     for i, a in enumerate(arrays):
         if indices is not None and i not in indices or not _is_differentiable(a):
             grads.append(None)
@@ -137,8 +140,9 @@ def _name_of(f):
     return getattr(f, "__name__", None) or type(f).__name__
 
 
-def check_grad(f, *inputs, order=1, atol=1e-6, rtol=1e-6, eps=1e-3, directions=None,
-               seed=0, name=None):
+def check_grad(f: Callable[..., Any], *inputs: Any, order: int = 1, atol: float = 1e-6,
+               rtol: float = 1e-6, eps: float = 1e-3, directions: int | None = None,
+               seed: int = 0, name: str | None = None) -> bool:
     """Check ``f``'s backward against float64 finite differences.
 
     Parameters

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from dezero import Function, Variable
 import dezero.functions as F
+from dezero import Function, Variable
 
 
 class CountingSquare(Function):

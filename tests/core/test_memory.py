@@ -7,8 +7,8 @@ import weakref
 import numpy as np
 import pytest
 
-from dezero import Variable
 import dezero.functions as F
+from dezero import Variable
 
 
 @pytest.fixture
@@ -115,3 +115,65 @@ def test_intermediate_gradients_are_freed_during_backward(no_cycle_collector):
     finally:
         tracemalloc.stop()
     assert peak < 10, peak
+
+
+# -----------------------------------------------------------------------------
+# The workspace cache (dezero/_ops/_workspace.py, dezero.clear_workspace)
+# -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def workspace():
+    from dezero._ops import _workspace
+
+    _workspace.clear()
+    yield _workspace
+    _workspace.clear()
+
+
+def test_workspace_reuses_a_buffer_only_when_nobody_holds_it(workspace):
+    shape = (64, 1024)  # 256 KiB of float32: cached
+    a = workspace.empty("test", shape, np.float32)
+    b = workspace.empty("test", shape, np.float32)
+    assert not np.shares_memory(a, b)  # a is held
+    view = a[3:5]
+    del a
+    c = workspace.empty("test", shape, np.float32)
+    assert not np.shares_memory(c, view)  # a view keeps the memory in use
+    mem = memoryview(b)
+    del b
+    d = workspace.empty("test", shape, np.float32)
+    assert not np.shares_memory(d, np.asarray(mem))  # so does a buffer export
+    del mem, view
+    e = workspace.empty("test", shape, np.float32)
+    assert e.shape == shape and e.dtype == np.float32
+    assert workspace.cached_bytes() == 4 * 64 * 1024 * 4  # a, b, c, d; e is a or b again
+
+
+def test_workspace_leaves_small_arrays_and_other_shapes_alone(workspace, monkeypatch):
+    small = workspace.empty("test", (10,), np.float32)
+    assert small.shape == (10,) and workspace.cached_bytes() == 0
+    monkeypatch.setattr(workspace, "_SHAPES_PER_SITE", 2)
+    for rows in (64, 65, 66):  # a third shape at one site retires the oldest
+        workspace.empty("test", (rows, 1024), np.float32)
+    assert workspace.cached_bytes() == (65 + 66) * 1024 * 4
+
+
+def test_clear_workspace_releases_the_memory(workspace):
+    import dezero
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 4, 32, 32)).astype(np.float32)
+    W = Variable(rng.standard_normal((8, 4, 3, 3)).astype(np.float32))
+    for _ in range(2):
+        F.sum(F.pooling(F.relu(F.conv2d(x, W, pad=1)), 2, 2)).backward()
+    held = workspace.cached_bytes()
+    assert held > 4 * 2 ** 20  # the step's big buffers are kept
+    F.sum(F.pooling(F.relu(F.conv2d(x, W, pad=1)), 2, 2)).backward()
+    assert workspace.cached_bytes() == held  # a step in the same shapes allocates no more
+    refs = [weakref.ref(a) for shapes in workspace._sites.values()
+            for bufs in shapes.values() for a in bufs]
+    assert refs and all(r() is not None for r in refs)
+    dezero.clear_workspace()
+    assert workspace.cached_bytes() == 0
+    assert all(r() is None for r in refs)  # freed at once: nothing else held them

@@ -110,3 +110,68 @@ def test_seq_dataloader_layout():
 def test_seq_dataloader_batch_larger_than_data():
     with pytest.raises(ValueError, match="exceed"):
         SeqDataLoader(Range(3), batch_size=4)
+
+
+class Items:
+    """A dataset given as a list of (x, t) pairs."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+@pytest.mark.parametrize("loader_cls", [DataLoader, SeqDataLoader])
+def test_samples_of_different_shapes_name_the_loader_and_the_sample(loader_cls):
+    items = [(np.zeros(3), 0), (np.zeros(3), 1), (np.zeros(4), 2), (np.zeros(3), 3)]
+    kwargs = {"shuffle": False} if loader_cls is DataLoader else {}
+    loader = loader_cls(Items(items), 4, **kwargs)
+    name = loader_cls.__name__
+    with pytest.raises(ValueError, match=rf"^{name}: sample 2 has x of shape \(4,\), but "
+                                         r"sample 0 in the same batch has shape \(3,\)"):
+        next(loader)
+
+
+def test_ragged_labels_and_scalars_beside_arrays():
+    loader = DataLoader(Items([(np.zeros(2), np.array([1, 2])), (np.zeros(2), np.array([1]))]),
+                        2, shuffle=False)
+    with pytest.raises(ValueError, match=r"^DataLoader: sample 1 has label of shape \(1,\)"):
+        next(loader)
+    loader = DataLoader(Items([(1.0, 0), (np.zeros(2), 1)]), 2, shuffle=False)
+    with pytest.raises(ValueError, match=r"^DataLoader: sample 1 has x of shape \(2,\), but "
+                                         r"sample 0 in the same batch has shape \(\)"):
+        next(loader)
+
+
+def test_the_sample_index_is_the_datasets_index_when_shuffled():
+    items = [(np.zeros(3), i) for i in range(6)]
+    items[4] = (np.zeros((1, 3)), 4)
+    np.random.seed(3)
+    loader = DataLoader(Items(items), 6)
+    with pytest.raises(ValueError, match=r"^DataLoader: sample 4 has x of shape \(1, 3\)"):
+        next(loader)
+
+
+@pytest.mark.parametrize("labels, missing, present", [([1, None, 3], 1, 0),
+                                                      ([None, 2, None], 0, 1)])
+def test_labels_mixing_none_and_numbers_are_refused(labels, missing, present):
+    items = [(np.zeros(2), t) for t in labels]
+    with pytest.raises(ValueError, match=rf"^DataLoader: sample {missing} has no label \(None\) "
+                                         rf"but sample {present} has one"):
+        next(DataLoader(Items(items), 3, shuffle=False))
+    # all None is still an unlabelled batch, and numbers stack as before
+    x, t = next(DataLoader(Items([(np.zeros(2), None)] * 3), 3, shuffle=False))
+    assert t is None and x.shape == (3, 2)
+    x, t = next(DataLoader(Items([(np.zeros(2), 7)] * 3), 3, shuffle=False))
+    assert t.dtype.kind == "i" and t.tolist() == [7, 7, 7]
+
+
+def test_samples_that_make_no_numeric_array_are_refused():
+    items = [({"a": 1}, 0), ({"b": 2}, 1)]
+    with pytest.raises(TypeError, match=r"^DataLoader: the x values of samples \[0, 1\] do not "
+                                        r"make a numeric array \(got dict"):
+        next(DataLoader(Items(items), 2, shuffle=False))

@@ -127,8 +127,24 @@ def test_digits_without_sklearn(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(ImportError, match=r"pip install 'dezero-framework\[data\]'"):
-        datasets.Digits()
+    # The digits ship with dezero (dezero/_data/digits.npz): scikit-learn is not needed.
+    assert len(datasets.Digits()) == 1437
+
+
+def test_digits_file_is_checked(tmp_path, monkeypatch):
+    from dezero.errors import DatasetIntegrityError
+
+    images, labels = datasets.load_digits_arrays()
+    assert images.shape == (1797, 8, 8) and images.dtype == np.uint8 and images.max() == 16
+    damaged = images.copy()
+    damaged[0, 0, 0] += 1
+    np.savez_compressed(tmp_path / "digits.npz", images=damaged, labels=labels.astype(np.uint8))
+    with pytest.raises(DatasetIntegrityError, match="SHA-256"):
+        datasets.load_digits_arrays(str(tmp_path / "digits.npz"))
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    monkeypatch.setattr(datasets, "DIGITS_FILE", str(tmp_path / "bad.npz"))
+    with pytest.raises(DatasetIntegrityError, match="reinstall"):
+        datasets.load_digits_arrays(datasets.DIGITS_FILE)
 
 
 # --- MNIST from a local server ---------------------------------------------------------
@@ -334,3 +350,155 @@ def test_show_draws_a_grid(monkeypatch):
     image = shown[0].axes[0].images[0].get_array()
     assert image.shape == (16, 24)
     plt.close("all")
+
+
+# --- issue 11: IDX headers checked before decompressing, special cache files -------------
+
+import tracemalloc  # noqa: E402
+import zlib as _zlib  # noqa: E402
+
+
+def _gz_stream(header, n_zero_bytes):
+    """gzip of ``header`` + ``n_zero_bytes`` zeros, compressed in chunks (small in memory)."""
+    c = _zlib.compressobj(9, _zlib.DEFLATED, 31)
+    parts = [c.compress(header)]
+    chunk = bytes(1 << 20)
+    left = n_zero_bytes
+    while left:
+        parts.append(c.compress(chunk[:min(left, len(chunk))]))
+        left -= min(left, len(chunk))
+    parts.append(c.flush())
+    return b"".join(parts)
+
+
+def test_idx_declaring_more_items_than_the_dataset_is_refused_before_decompressing(
+        cache, closed_port, monkeypatch):
+    # 100,000 "images" (78 MB of zeros in a ~80 kB gzip) for a 10,000-image test set.
+    monkeypatch.setattr(MNIST, "url", f"http://127.0.0.1:{closed_port}/")
+    cache.mkdir()
+    n = 100_000
+    header = b"\x00\x00\x08\x03" + np.array([n, 28, 28], ">u4").tobytes()
+    (cache / "t10k-images-idx3-ubyte.gz").write_bytes(_gz_stream(header, n * 784))
+    (cache / "t10k-labels-idx1-ubyte.gz").write_bytes(gz(idx_bytes(np.zeros(n, np.uint8))))
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetIntegrityError, match="declares 100000 items, more than the "
+                                                        "10000"):
+            MNIST(train=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20
+
+
+def test_idx_item_shape_is_checked(cache):
+    cache.mkdir()
+    path = cache / "x.gz"
+    path.write_bytes(gz(idx_bytes(np.zeros((2, 27, 28), np.uint8))))
+    with pytest.raises(DatasetIntegrityError, match=r"items of shape \(27, 28\), expected"):
+        datasets.load_idx(str(path), expected_ndim=3, max_count=10, item_shape=(28, 28))
+
+
+@pytest.mark.parametrize("code, dims, payload", [
+    # 2**22 * 2**21 * 2**21 = 2**64 bytes wraps to 0 in int64: the old size check passed
+    # for an empty payload and reshape then raised a plain ValueError
+    (0x08, [2**22, 2**21, 2**21], b""),
+    (0x0D, [2**30, 2**30, 2**4], b""),  # 2**64 * 4 bytes of float32
+    (0x0D, [2**32 - 1] * 3, b"\x00" * 64),
+])
+def test_idx_dimensions_that_overflow_int64_are_an_integrity_error(cache, code, dims, payload):
+    cache.mkdir()
+    path = cache / "over.gz"
+    path.write_bytes(gz(bytes([0, 0, code, 3]) + np.array(dims, ">u4").tobytes() + payload))
+    with pytest.raises(DatasetIntegrityError, match="IDX header says shape"):
+        datasets.load_idx(str(path), expected_ndim=3)
+
+
+def test_idx_with_trailing_data_is_refused(cache):
+    cache.mkdir()
+    path = cache / "long.gz"
+    path.write_bytes(gz(idx_bytes(np.zeros(4, np.uint8)) + b"extra"))
+    with pytest.raises(DatasetIntegrityError, match="holds more than that"):
+        datasets.load_idx(str(path), expected_ndim=1)
+
+
+def test_dezero_train_reports_a_corrupt_idx_in_one_line(tmp_path, capsys, monkeypatch):
+    from dezero import cli, utils
+
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir()
+    monkeypatch.setattr(utils, "cache_dir", str(cache_dir))
+    monkeypatch.setattr(MNIST, "url", "http://127.0.0.1:9/")
+    # declared size 2**64 bytes, which wraps to 0 in int64 (the old check passed)
+    header = b"\x00\x00\x08\x03" + np.array([2**22, 2**21, 2**21], ">u4").tobytes()
+    for prefix in ("train", "t10k"):
+        (cache_dir / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gz(header))
+        (cache_dir / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(
+            gz(idx_bytes(np.zeros(3, np.uint8))))
+    code = cli.main(["train", "--dataset", "mnist", "--quiet", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" not in err and "IDX header" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cifar_member_larger_than_the_dataset_is_refused(cache, server, monkeypatch):
+    raw, _, _ = cifar_records(3, 1)
+    monkeypatch.setattr(CIFAR10, "max_member_records", 2)
+    server.files["/c.tar.gz"] = tar_gz({"cifar-10-batches-bin/test_batch.bin": raw})
+    monkeypatch.setattr(CIFAR10, "url", server.url("/c.tar.gz"))
+    with pytest.raises(DatasetIntegrityError, match="declares 9219 bytes, more than the 6146"):
+        CIFAR10(train=False)
+
+
+def test_cache_npz_headers_are_checked_before_data(cache):
+    cache.mkdir()
+    path = cache / "x.tar.gz.train.npz"
+    # a hostile decoded-data cache: an extra 64 MiB member of zeros
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("data.npy", _npy(np.zeros((2, 3), np.uint8)))
+        zf.writestr("label.npy", _npy(np.zeros(2, np.int64)))
+        zf.writestr("junk.npy", _npy(np.zeros(16 * 2**20, np.float32)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetIntegrityError, match="junk"):
+            datasets.load_cache_npz("http://h/x.tar.gz", train=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20
+
+
+def _npy(array):
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo (POSIX)")
+def test_cache_npz_fifo_is_refused_without_blocking(cache):
+    cache.mkdir()
+    os.mkfifo(cache / "x.tar.gz.test.npz")
+    with pytest.raises(DatasetIntegrityError, match="FIFO"):
+        datasets.load_cache_npz("http://h/x.tar.gz", train=False)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo (POSIX)")
+def test_idx_fifo_is_refused_without_blocking(cache):
+    cache.mkdir()
+    os.mkfifo(cache / "p.gz")
+    with pytest.raises(DatasetIntegrityError, match="not a regular file"):
+        datasets.load_idx(str(cache / "p.gz"))
+
+
+def test_cache_npz_save_removes_killed_saves_temporaries(cache):
+    cache.mkdir()
+    stale = cache / ".x.tar.gz.train.npz.0123456789ab.tmp"
+    stale.write_bytes(b"half a save")
+    datasets.save_cache_npz(np.zeros((2, 3), np.uint8), np.zeros(2), "http://h/x.tar.gz", True)
+    assert not stale.exists()
+    assert sorted(os.listdir(cache)) == ["x.tar.gz.train.npz"]

@@ -177,3 +177,218 @@ def test_progress_fallback_without_tqdm(cache, server, monkeypatch, capsys):
 def test_exceptions_are_exported():
     assert issubclass(dezero.DatasetDownloadError, OSError)
     assert issubclass(dezero.DatasetIntegrityError, ValueError)
+
+
+# --- issue 11: https, redirects, deadlines, sizes, md5, stale .part files -----------------
+
+import http.server  # noqa: E402
+import re  # noqa: E402
+import threading  # noqa: E402
+import urllib.request  # noqa: E402
+
+from dezero import datasets  # noqa: E402
+
+
+class _TrickHandler(http.server.BaseHTTPRequestHandler):
+    """Answers by path: /drip (a byte at a time), /nolength (no Content-Length, half the
+    file), /redirect-ftp, /big (announces a size)."""
+
+    def do_GET(self):
+        srv = self.server
+        if self.path == "/drip":
+            self.send_response(200)
+            self.send_header("Content-Length", str(srv.drip_total))
+            self.end_headers()
+            try:
+                for _ in range(srv.drip_total):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(srv.drip_pause)
+            except OSError:  # the client gave up
+                pass
+        elif self.path == "/nolength":
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(PAYLOAD[:len(PAYLOAD) // 2])
+            self.close_connection = True
+        elif self.path == "/redirect-ftp":
+            self.send_response(302)
+            self.send_header("Location", "ftp://127.0.0.1/evil.bin")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/big":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(PAYLOAD)))
+            self.end_headers()
+            self.wfile.write(PAYLOAD)
+        else:
+            self.send_error(404)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def tricks():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TrickHandler)
+    httpd.daemon_threads = True
+    httpd.drip_total, httpd.drip_pause = 400, 0.02
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    host, port = httpd.server_address[:2]
+    httpd.url = lambda path: f"http://{host}:{port}{path}"
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _dataset_urls():
+    urls = []
+    for cls in (datasets.MNIST, datasets.FashionMNIST):
+        urls += [cls.url + name for pair in cls.files.values() for name in pair]
+    urls += [datasets.CIFAR10.url, datasets.CIFAR100.url, datasets.Shakespear.url,
+             datasets.ImageNet.labels_url]
+    from dezero import models
+
+    urls += [models.VGG16.WEIGHTS_PATH] + [models.ResNet.WEIGHTS_PATH.format(n)
+                                           for n in models.ResNet.BLOCKS]
+    return urls
+
+
+def test_every_known_url_is_https_and_listed():
+    urls = _dataset_urls()
+    assert all(url.startswith("https://") for url in urls), urls
+    assert set(urls) == set(_download.KNOWN_SHA256)
+    for url, digest in _download.KNOWN_SHA256.items():
+        assert url.startswith("https://")
+        if digest is not None:
+            assert _download._normalise_digest(digest) is not None
+            assert url in _download.KNOWN_SIZES
+    # every data set file (not the label list, not the pretrained weights) has a digest
+    for url in urls:
+        if "dezero-models" not in url and "gist." not in url:
+            assert _download.KNOWN_SHA256[url] is not None, url
+
+
+def test_fashion_mnist_is_fetched_over_https():
+    assert datasets.FashionMNIST.url.startswith("https://")
+
+
+def test_redirect_from_https_to_http_is_refused():
+    handler = _download._RefuseDowngrade()
+    req = urllib.request.Request("https://example.org/a.gz")
+    with pytest.raises(urllib.error.HTTPError, match="may not leave https"):
+        handler.redirect_request(req, None, 302, "Found", {}, "http://example.org/a.gz")
+    ok = handler.redirect_request(req, None, 302, "Found", {}, "https://mirror.org/a.gz")
+    assert ok.full_url == "https://mirror.org/a.gz"
+    plain = urllib.request.Request("http://example.org/a.gz")
+    assert handler.redirect_request(plain, None, 301, "Moved", {},
+                                    "https://example.org/a.gz").full_url.startswith("https")
+
+
+def test_redirect_to_another_scheme_is_refused(cache, tricks):
+    with pytest.raises(DatasetDownloadError, match="refused redirect"):
+        utils.get_file(tricks.url("/redirect-ftp"), timeout=5)
+    assert no_partials(cache)
+
+
+def test_dripping_server_is_stopped_by_the_stall_detector(cache, tricks, monkeypatch):
+    # 400 bytes at one per 20 ms: each read succeeds, so the per-read timeout never fires.
+    monkeypatch.setattr(_download, "STALL_SECONDS", 0.5)
+    monkeypatch.setattr(_download, "STALL_MIN_BYTES", 1000)
+    start = time.monotonic()
+    with pytest.raises(DatasetDownloadError, match="stalled"):
+        utils.get_file(tricks.url("/drip"), timeout=5)
+    assert time.monotonic() - start < 5
+    assert not (cache / "drip").exists() and no_partials(cache)
+
+
+def test_whole_transfer_deadline(cache, tricks, monkeypatch):
+    monkeypatch.setattr(_download, "DEADLINE_BASE_SECONDS", 0.5)
+    monkeypatch.setattr(_download, "DEADLINE_MIN_RATE", 10**9)
+    start = time.monotonic()
+    with pytest.raises(DatasetDownloadError, match="deadline"):
+        utils.get_file(tricks.url("/drip"), timeout=5)
+    assert time.monotonic() - start < 5
+    assert no_partials(cache)
+
+
+def test_missing_content_length_cannot_cache_half_a_file(cache, tricks, monkeypatch):
+    url = tricks.url("/nolength")
+    monkeypatch.setitem(_download.KNOWN_SIZES, url, len(PAYLOAD))
+    with pytest.raises(DatasetIntegrityError, match=f"{len(PAYLOAD) // 2} bytes, expected"):
+        utils.get_file(url, timeout=5)
+    assert not (cache / "nolength").exists() and no_partials(cache)
+
+
+def test_announced_length_other_than_the_known_size_is_refused_up_front(cache, tricks,
+                                                                        monkeypatch):
+    url = tricks.url("/big")
+    monkeypatch.setitem(_download.KNOWN_SIZES, url, 1000)
+    with pytest.raises(DatasetIntegrityError, match="announces 256000 bytes, expected 1000"):
+        utils.get_file(url, timeout=5)
+    assert not (cache / "big").exists() and no_partials(cache)
+
+
+def test_cached_file_of_the_wrong_size_is_refused(cache, server, monkeypatch):
+    url = server.url("/sized.bin")
+    monkeypatch.setitem(_download.KNOWN_SIZES, url, 10)
+    cache.mkdir()
+    (cache / "sized.bin").write_bytes(b"12345")
+    with pytest.raises(DatasetIntegrityError, match="has 5 bytes, expected 10"):
+        utils.get_file(url)
+
+
+def test_md5_digests_are_accepted(cache, server):
+    server.files["/m.bin"] = PAYLOAD
+    md5 = hashlib.md5(PAYLOAD).hexdigest()
+    path = utils.get_file(server.url("/m.bin"), sha256="md5:" + md5)
+    assert open(path, "rb").read() == PAYLOAD
+    with pytest.raises(DatasetIntegrityError, match="MD5"):
+        utils.get_file(server.url("/m.bin"), sha256="md5:" + "0" * 32)
+    with pytest.raises(ValueError, match="md5"):
+        utils.get_file(server.url("/m.bin"), sha256="md5:abc")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo (POSIX)")
+def test_cached_fifo_is_refused_without_blocking(cache, server):
+    cache.mkdir()
+    os.mkfifo(cache / "pipe.bin")
+    with pytest.raises(DatasetIntegrityError, match=r"FIFO \(named pipe\)"):
+        utils.get_file(server.url("/pipe.bin"), sha256=sha(PAYLOAD))
+    with pytest.raises(DatasetIntegrityError, match="FIFO"):
+        utils.get_file(server.url("/pipe.bin"))
+
+
+def test_stale_part_files_are_removed_at_the_next_download(cache, server):
+    import fcntl
+
+    cache.mkdir()
+    stale = [cache / "d.bin.part-abcd1234", cache / "d.bin.part-zz_99xyq"]
+    for p in stale:
+        p.write_bytes(b"half")
+    live = cache / "d.bin.part-live0000"
+    live.write_bytes(b"in progress")
+    keep = [cache / "other.bin.part-abcd1234", cache / "d.bin.part-notours-1"]
+    for p in keep:
+        p.write_bytes(b"k")
+    server.files["/d.bin"] = PAYLOAD
+    with open(live, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        utils.get_file(server.url("/d.bin"), sha256=sha(PAYLOAD))
+    assert not any(p.exists() for p in stale)
+    assert live.exists() and all(p.exists() for p in keep)
+    assert re.fullmatch(r"d\.bin\.part-[a-z0-9_]{8}", "d.bin.part-abcd1234")
+
+
+def test_utils_and_download_no_longer_import_each_other():
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(_download))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                for alias in node.names if node.module == "dezero"}
+    assert "utils" not in imported
+    assert utils.show_progress is dezero._cache.show_progress

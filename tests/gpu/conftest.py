@@ -5,10 +5,9 @@ CuPy stand-in of ``emulated_cupy.py`` (always, on the CPU: it catches NumPy call
 arrays that real CuPy would refuse), and real CuPy when a CUDA device is usable (marked
 ``gpu``, so ``benchmarks/gpu_check.sh`` runs it; skipped with a reason otherwise).
 """
+import emulated_cupy
 import numpy as np
 import pytest
-
-import emulated_cupy
 
 
 def _cupy_param():

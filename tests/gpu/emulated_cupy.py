@@ -154,6 +154,11 @@ class ndarray:
         return self._a.strides
 
     @property
+    def device(self):
+        # CuPy's Device of the array; one emulated device (NumPy 1.x arrays have no .device)
+        return "emulated:0"
+
+    @property
     def base(self):
         return None if self._a.base is None else ndarray(self._a.base)
 

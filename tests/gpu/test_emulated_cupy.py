@@ -1,8 +1,7 @@
 """The CuPy stand-in refuses what CuPy refuses, so the emulated runs can be trusted."""
+import emulated_cupy
 import numpy as np
 import pytest
-
-import emulated_cupy
 
 cp = emulated_cupy.make_module()
 Refused = emulated_cupy.EmulatedDeviceError

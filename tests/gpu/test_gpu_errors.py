@@ -193,7 +193,9 @@ def test_the_install_hint_does_not_point_to_the_old_pypi_project(monkeypatch):
         cuda.as_cupy(np.ones(2))
     message = str(exc_info.value)
     assert "'dezero[" not in message  # the old PyPI project must never be installed
-    assert "dezero-framework[gpu-cuda12]" in message and "CuPy" in message
+    assert "dezero-framework[" not in message  # a name on no package index
+    assert "pip install -e '.[gpu-cuda12]'" in message and "cupy-cuda12x" in message
+    assert "CuPy" in message
 
 
 # -----------------------------------------------------------------------------

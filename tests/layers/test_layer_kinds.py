@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
+import dezero
 import dezero.functions as F
 import dezero.layers as L
-import dezero
 from dezero import Variable
 from dezero.testing import check_grad
 

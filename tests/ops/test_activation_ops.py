@@ -94,3 +94,74 @@ def test_sigmoid_grad_is_differentiable_in_both_inputs():
     y = np.random.uniform(0.1, 0.9, (2, 3))
     gy = np.random.randn(2, 3)
     check_grad(lambda a, b: F.SigmoidGrad()(a, b), y, gy, order=2)
+
+
+# -----------------------------------------------------------------------------
+# huge inputs: forward, backward and double backward stay finite (no 0 * inf)
+# -----------------------------------------------------------------------------
+
+def _huge(dtype):
+    big = float(np.finfo(dtype).max)
+    values = [big, -big, big / 2, -big / 2, 1e4, -1e4, 100.0, -100.0, 12.0, -12.0, 0.0]
+    if dtype != np.float16:
+        values += [2e19, -2e19, 1.8e19, 1e13, -1e13]
+    return np.array(values, dtype)
+
+
+ACTIVATIONS = {
+    "sigmoid": F.sigmoid, "relu": F.relu, "leaky_relu": F.leaky_relu, "softplus": F.softplus,
+    "gelu": F.gelu, "tanh": F.tanh,
+    # each value beside a 0 (x - max between -max and +max overflows, rightly, to -inf)
+    "softmax": lambda x: F.softmax(F.stack([x, x * 0], axis=1), axis=1),
+    "log_softmax": lambda x: F.log_softmax(F.stack([x * 0, x], axis=0), axis=0),
+}
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_activations_stay_finite_for_huge_inputs(name, dtype):
+    f = ACTIVATIONS[name]
+    x = Variable(_huge(dtype))
+    with np.errstate(over="raise", invalid="raise"):
+        y = f(x)
+        y.backward(create_graph=True)
+        gx = x.grad
+        x.cleargrad()
+        gx.backward()
+    assert y.dtype == gx.dtype == dtype
+    assert np.isfinite(y.data).all(), y.data
+    assert np.isfinite(gx.data).all(), gx.data
+    assert x.grad is None or np.isfinite(x.grad.data).all(), x.grad.data
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_at_huge_inputs_has_the_limits_of_x_and_0(dtype):
+    # The backward gave nan above about 1.8e19 in float32 (x^2 overflowed, times 1 - t^2 = 0).
+    x = Variable(_huge(dtype))
+    y = F.gelu(x)
+    y.backward()
+    big = np.abs(x.data) >= 100
+    pos = big & (x.data > 0)
+    np.testing.assert_array_equal(y.data[pos], x.data[pos])  # gelu(x) = x exactly there
+    np.testing.assert_array_equal(y.data[big & ~pos], 0)
+    np.testing.assert_array_equal(x.grad.data[pos], 1)
+    np.testing.assert_array_equal(x.grad.data[big & ~pos], 0)
+
+
+def test_gelu_agrees_with_torch_across_the_clip_point():
+    torch = pytest.importorskip("torch")
+    data = np.concatenate([np.linspace(-14, 14, 281), [9.999, 10.0, 10.001, -10.0, 1e6]])
+    x = Variable(data.copy())
+    y = F.gelu(x)
+    y.backward(create_graph=True)
+    g1 = x.grad
+    x.cleargrad()
+    g1.backward()
+    tx = torch.tensor(data, requires_grad=True)
+    ty = torch.nn.functional.gelu(tx, approximate="tanh")
+    (tg1,) = torch.autograd.grad(ty.sum(), tx, create_graph=True)
+    (tg2,) = torch.autograd.grad(tg1.sum(), tx)
+    # (1 - t^2) cancels where gelu' is tiny: absolute tolerances of a few ulps of 1
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(g1.data, tg1.detach().numpy(), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(x.grad.data, tg2.numpy(), rtol=1e-9, atol=1e-13)

@@ -516,3 +516,125 @@ def test_device_agnostic_under_emulated_cupy(monkeypatch):
                                          W.transpose(1, 0, 2, 3), b, stride=2)]:
         for a, c in zip(run(cp, f), run(np, f)):
             np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-12)
+
+
+# -----------------------------------------------------------------------------
+# conv2d_simple: the book's composition (im2col, then linear)
+# -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_conv2d_simple_has_chainers_bits_on_the_books_forward2_case(seed):
+    """The book's TestConv2d_simple.test_forward2: stride (3, 1), pad (2, 1), one image.
+
+    Chainer's convolution_2d is 6-D im2col + tensordot + bias (``_tensordot_conv``);
+    conv2d_simple must give its float32 bits, as F.conv2d does.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1, 5, 15, 15)).astype(np.float32)
+    W = rng.standard_normal((8, 5, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    stride, pad = (3, 1), (2, 1)
+    expected = _tensordot_conv(x, W, b, stride, pad)
+    y = F.conv2d_simple(x, W, b, stride=stride, pad=pad)
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y.data, expected)
+    np.testing.assert_array_equal(y.data, F.conv2d(x, W, b, stride=stride, pad=pad).data)
+
+
+@pytest.mark.parametrize("shape, oc, k, s, p", [
+    ((1, 5, 15, 15), 8, 3, (3, 1), (2, 1)), ((3, 2, 7, 6), 4, (3, 2), (2, 1), (1, 0)),
+    ((2, 1, 5, 5), 1, 1, 1, 0),
+])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_conv2d_simple_is_im2col_then_linear(shape, oc, k, s, p, with_bias):
+    """Exactly the book's composition; close to conv2d and to a float64 reference."""
+    rng = np.random.default_rng(7)
+    kh, kw = (k, k) if isinstance(k, int) else k
+    x = rng.standard_normal(shape).astype(np.float32)
+    W = rng.standard_normal((oc, shape[1], kh, kw)).astype(np.float32)
+    b = rng.standard_normal(oc).astype(np.float32) if with_bias else None
+    y = F.conv2d_simple(x, W, b, stride=s, pad=p)
+    col = F.im2col(x, (kh, kw), s, p, to_matrix=True)
+    t = F.linear(col, F.transpose(F.reshape(W, (oc, -1))), b)
+    n, _, oh, ow = y.shape
+    np.testing.assert_array_equal(y.data, t.data.reshape(n, oh, ow, oc).transpose(0, 3, 1, 2))
+    np.testing.assert_allclose(y.data, F.conv2d(x, W, b, stride=s, pad=p).data,
+                               rtol=1e-5, atol=1e-5)
+    ref = _tensordot_conv(x.astype(np.float64), W.astype(np.float64),
+                          None if b is None else b.astype(np.float64), s, p)
+    np.testing.assert_allclose(y.data, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_simple_gradients():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 2, 5, 5))
+    W = rng.standard_normal((3, 2, 3, 3))
+    b = rng.standard_normal(3)
+    check_grad(lambda x, W, b: F.conv2d_simple(x, W, b, stride=(2, 1), pad=(1, 0)), x, W, b)
+
+
+def test_im2col_matrix_of_one_image_has_the_books_layout():
+    """One image: the matrix is a transposed view of a contiguous (C, KH, KW, OH, OW) copy,
+    as the book's and Chainer's im2col give (what makes conv2d_simple's bits Chainer's)."""
+    x = np.arange(2 * 4 * 4, dtype=np.float32).reshape(1, 2, 4, 4)
+    col = FC.im2col_array(x, 3, 1, 1)
+    six = FC.im2col_array(x, 3, 1, 1, to_matrix=False)
+    np.testing.assert_array_equal(col, six.transpose(0, 4, 5, 1, 2, 3).reshape(16, 18))
+    assert col.flags.f_contiguous and not col.flags.c_contiguous
+    assert not np.shares_memory(col, x)
+    col[0, 0] = -1.0  # writable, and its own memory
+    assert x.min() == 0.0
+
+
+# -----------------------------------------------------------------------------
+# bias gradients by BLAS, and the workspace cache
+# -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["nchw", "batch_last", "strided"])
+def test_bias_gradient_matches_a_plain_sum(layout):
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal((4, 3, 5, 6)).astype(np.float32)
+    if layout == "batch_last":
+        g = np.ascontiguousarray(g.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    elif layout == "strided":
+        g = np.ascontiguousarray(g.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)
+    gb = conv_ops._bias_grad(g)
+    assert gb.shape == (3,) and gb.dtype == np.float32
+    np.testing.assert_allclose(gb, g.astype(np.float64).sum(axis=(0, 2, 3)), rtol=1e-5)
+
+
+def test_conv_layer_gradients_are_right_across_steps_with_cached_buffers():
+    """Buffers reused step after step (and by two layers of one shape) never mix values."""
+    from dezero._ops import _workspace
+
+    rng = np.random.default_rng(1)
+    W1 = Variable(rng.standard_normal((4, 2, 3, 3)).astype(np.float32))
+    W2 = Variable(rng.standard_normal((4, 4, 3, 3)).astype(np.float32))
+    b = Variable(np.zeros(4, np.float32))
+
+    def net(x):
+        h = F.pooling(F.relu(F.conv2d(x, W1, b, 1, 1)), 2, 2)
+        return F.relu(F.conv2d(h, W2, b, 1, 1))
+
+    def grads(x):
+        for p in (W1, W2, b):
+            p.cleargrad()
+        y = net(x)
+        F.sum(y * y).backward()
+        return y.data.copy(), [p.grad.data.copy() for p in (W1, W2, b)]
+
+    xs = [rng.standard_normal((16, 2, 32, 32)).astype(np.float32) for _ in range(2)]
+    dezero.clear_workspace()
+    first = [grads(x) for x in xs]  # fresh buffers
+    kept = net(xs[0])  # holds buffers while the next steps run
+    again = [grads(x) for x in xs[::-1]][::-1]
+    assert _workspace.cached_bytes() > 0
+    for (y0, g0), (y1, g1) in zip(first, again):
+        np.testing.assert_array_equal(y0, y1)
+        for a, c in zip(g0, g1):
+            np.testing.assert_array_equal(a, c)
+    np.testing.assert_array_equal(kept.data, first[0][0])
+    dezero.clear_workspace()
+    assert _workspace.cached_bytes() == 0

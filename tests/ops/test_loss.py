@@ -31,6 +31,67 @@ def test_softmax_cross_entropy_is_finite_at_1000_in_float32():
     np.testing.assert_allclose(gx.data, expected, atol=1e-7)
 
 
+def _exact_log_softmax(offsets):
+    """log softmax of rows ``base + offsets`` (exact differences), in float64."""
+    d = np.asarray(offsets, np.float64)
+    d = d - d.max(axis=1, keepdims=True)
+    return d - np.log(np.exp(d).sum(axis=1, keepdims=True))
+
+
+# logits far from 0 whose differences are exact in the dtype (multiples of its spacing there)
+LARGE_LOGITS = [
+    (np.float32, 1e4, [[0.0, 0.0, 0.0, 0.0], [0.0, 0.5, 1.0, 2.0]]),
+    (np.float32, 1e8, [[0.0, 0.0, 0.0, 0.0], [0.0, 8.0, -8.0, 16.0]]),
+    (np.float64, 1e8, [[0.0, 0.0, 0.0, 0.0], [0.0, 0.25, 1.0, 3.0]]),
+    (np.float64, 1e16, [[0.0, 0.0, 0.0, 0.0], [0.0, 2.0, 4.0, -2.0]]),
+]
+
+
+@pytest.mark.parametrize("dtype, base, offsets", LARGE_LOGITS)
+def test_softmax_cross_entropy_is_exact_at_large_logits(xp, dtype, base, offsets):
+    # (x[t] - max) - log(sum(exp(x - max))): the max + log-sum form lost log(4) entirely
+    # at 1e8 in float32 (loss -0.0) and gave 2.0 instead of log(4) at 1e16 in float64.
+    offsets = np.asarray(offsets)
+    logits = (dtype(base) + offsets.astype(dtype)).astype(dtype)
+    assert np.array_equal(logits.astype(np.float64) - base, offsets)  # exact differences
+    t = np.array([1, 3])
+    ls = _exact_log_softmax(offsets)
+    expected_loss = -ls[np.arange(2), t].mean()
+    expected_grad = (np.exp(ls) - np.eye(4)[t]) / 2
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    for f in (F.softmax_cross_entropy,
+              lambda x, t: -F.sum(F.log_softmax(x)[xp.arange(2), t]) / 2):
+        x = Variable(xp.asarray(logits))
+        y = f(x, xp.asarray(t))
+        y.backward()
+        assert y.dtype == dtype and x.grad.dtype == dtype
+        loss = float(y.data)
+        grad = x.grad.data.get() if xp.__name__ != "numpy" else x.grad.data
+        np.testing.assert_allclose(loss, expected_loss, rtol=rtol)
+        np.testing.assert_allclose(grad, expected_grad, rtol=rtol, atol=rtol / 10)  # p - 1 cancels
+
+
+@pytest.mark.parametrize("dtype, base, offsets", LARGE_LOGITS)
+def test_softmax_and_logsumexp_gradients_at_large_logits(dtype, base, offsets):
+    offsets = np.asarray(offsets)
+    logits = (dtype(base) + offsets.astype(dtype)).astype(dtype)
+    p = np.exp(_exact_log_softmax(offsets))
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(F.softmax(logits).data, p, rtol=rtol, atol=rtol * 1e-3)
+    x = Variable(logits)
+    F.sum(F.logsumexp(x, axis=1)).backward()
+    np.testing.assert_allclose(x.grad.data, p, rtol=rtol, atol=rtol * 1e-3)
+
+
+@pytest.mark.parametrize("dtype, base", [(np.float32, 1e8), (np.float64, 1e16)])
+def test_sigmoid_cross_entropy_at_large_logits(dtype, base):
+    x = np.array([[base, -base]], dtype)
+    y = F.sigmoid_cross_entropy(x, np.array([[1, 1]]))
+    assert float(y.data) == base  # log(1 + e^-b) = 0 and log(1 + e^b) = b, exactly
+    y = F.sigmoid_cross_entropy(x, np.array([[0.5, 0.5]], dtype))
+    assert float(y.data) == base  # b/2 each
+
+
 def test_softmax_cross_entropy_backward_formula():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 5))

@@ -77,3 +77,81 @@ def test_logsumexp_of_an_all_minus_inf_row_is_minus_inf_not_nan():
         y = F.logsumexp(x, axis=1)
     assert y.data[0] == -np.inf
     np.testing.assert_allclose(y.data[1], np.log(2.0))
+
+
+# -----------------------------------------------------------------------------
+# empty inputs follow NumPy: what NumPy defines works, what it refuses raises naming the op
+# -----------------------------------------------------------------------------
+
+EMPTY_DEFINED = [
+    # (op, numpy function, kwargs)
+    ("max", np.max, {"axis": 1}),
+    ("max", np.max, {"axis": -1, "keepdims": True}),
+    ("min", np.min, {"axis": 1}),
+    ("sum", np.sum, {"axis": 0}),
+    ("sum", np.sum, {}),
+    ("mean", np.mean, {"axis": 1}),
+    ("average", np.mean, {"axis": (1,), "keepdims": True}),
+]
+
+
+@pytest.mark.parametrize("op, ref, kw", EMPTY_DEFINED)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reductions_of_an_empty_array_that_numpy_defines(op, ref, kw, dtype):
+    data = np.zeros((0, 3), dtype)
+    x = Variable(data)
+    y = getattr(F, op)(x, **kw)
+    expected = ref(data, **kw)
+    assert y.shape == expected.shape and y.dtype == dtype
+    np.testing.assert_array_equal(y.data, expected)
+    y.backward()
+    assert x.grad.shape == (0, 3)
+
+
+@pytest.mark.parametrize("kw", [{"axis": 0}, {}, {"axis": (0, 1)}])
+def test_mean_over_an_empty_axis_is_nan_with_numpys_warning(kw):
+    data = np.zeros((0, 3), np.float32)
+    with pytest.warns(RuntimeWarning):
+        expected = np.mean(data, **kw)
+    x = Variable(data)
+    with pytest.warns(RuntimeWarning, match=r"^average: the mean of zero elements is nan"):
+        y = F.mean(x, **kw)
+    assert y.shape == expected.shape and y.dtype == np.float32
+    assert np.isnan(y.data).all()
+    y.backward()
+    assert x.grad.shape == (0, 3)
+
+
+@pytest.mark.parametrize("op, what", [("max", "maximum"), ("min", "minimum")])
+@pytest.mark.parametrize("shape, kw", [((0, 3), {"axis": 0}), ((0, 3), {}),
+                                       ((2, 0), {"axis": (0, 1)}), ((0,), {"keepdims": True})])
+def test_extremes_over_zero_elements_raise_as_numpy_does(op, what, shape, kw):
+    data = np.zeros(shape)
+    with pytest.raises(ValueError):
+        getattr(np, op)(data, **kw)
+    with pytest.raises(ValueError, match=rf"^{op}: there is no {what} of zero elements"):
+        getattr(F, op)(data, **kw)
+
+
+def test_argmax_of_empty_arrays_follows_numpy():
+    data = np.zeros((0, 3))
+    assert F.argmax(data, axis=1).shape == np.argmax(data, axis=1).shape == (0,)
+    for kw in ({"axis": 0}, {}):
+        with pytest.raises(ValueError):
+            np.argmax(data, **kw)
+        with pytest.raises(ValueError, match=r"^argmax: there is no maximum of zero elements"):
+            F.argmax(data, **kw)
+
+
+def test_logsumexp_and_softmax_over_an_empty_axis():
+    data = np.zeros((0, 3), np.float32)
+    y = F.logsumexp(data, axis=0)  # log of an empty sum, as in SciPy and PyTorch
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y.data, [-np.inf] * 3)
+    assert F.logsumexp(data, axis=1).shape == (0,)
+    for f in (F.softmax, F.log_softmax):
+        x = Variable(data)
+        y = f(x, axis=0)
+        assert y.shape == (0, 3) and y.dtype == np.float32
+        F.sum(y).backward()
+        assert x.grad.shape == (0, 3)
