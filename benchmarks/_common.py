@@ -223,3 +223,34 @@ def write_json(name: str, payload: dict, path: str | None = None) -> str:
         json.dump(payload, fh, indent=2, sort_keys=False)
         fh.write("\n")
     return path
+
+
+# =============================================================================
+# Models shared by the training benchmarks
+# =============================================================================
+
+
+def dezero_cnn():
+    """The benchmark CNN in dezero: conv 3x3 16 (pad 1) -> relu -> max-pool 2 -> conv 3x3 32
+    (pad 1) -> relu -> max-pool 2 -> linear 32*7*7 -> 10, on 1x28x28 images.
+
+    ``bench_training.py`` (against PyTorch and NumPy) and ``bench_distributed.py`` (over MPI)
+    time this one model.
+    """
+    import dezero.functions as F
+    import dezero.layers as L
+    from dezero import Model
+
+    class CNN(Model):
+        def __init__(self):
+            super().__init__()
+            self.c1 = L.Conv2d(16, 3, 1, 1, in_channels=1)
+            self.c2 = L.Conv2d(32, 3, 1, 1, in_channels=16)
+            self.fc = L.Linear(10, in_size=32 * 7 * 7)
+
+        def forward(self, x):
+            x = F.pooling(F.relu(self.c1(x)), 2, 2)
+            x = F.pooling(F.relu(self.c2(x)), 2, 2)
+            return self.fc(F.reshape(x, (x.shape[0], -1)))
+
+    return CNN()

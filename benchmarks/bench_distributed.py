@@ -34,6 +34,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
+from _common import dezero_cnn  # noqa: E402
 
 BATCH = {"cnn": 64, "mlp": 100}
 
@@ -51,19 +52,7 @@ def build(case):
     from dezero import Model
 
     if case == "cnn":
-        class CNN(Model):
-            def __init__(self):
-                super().__init__()
-                self.c1 = L.Conv2d(16, 3, 1, 1, in_channels=1)
-                self.c2 = L.Conv2d(32, 3, 1, 1, in_channels=16)
-                self.fc = L.Linear(10, in_size=32 * 7 * 7)
-
-            def forward(self, x):
-                x = F.pooling(F.relu(self.c1(x)), 2, 2)
-                x = F.pooling(F.relu(self.c2(x)), 2, 2)
-                return self.fc(F.reshape(x, (x.shape[0], -1)))
-
-        return CNN(), (BATCH[case], 1, 28, 28)
+        return dezero_cnn(), (BATCH[case], 1, 28, 28)
 
     class MLP(Model):
         def __init__(self):

@@ -50,6 +50,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import (  # noqa: E402
     PeakRSS,
+    dezero_cnn,
     emit,
     format_table,
     machine_report,
@@ -138,19 +139,7 @@ def dezero_step_fn(case, gpu=False):
     if case == "cnn":
         weights = make_cnn_weights()
 
-        class CNN(Model):
-            def __init__(self):
-                super().__init__()
-                self.c1 = L.Conv2d(16, 3, 1, 1, in_channels=1)
-                self.c2 = L.Conv2d(32, 3, 1, 1, in_channels=16)
-                self.fc = L.Linear(10, in_size=32 * 7 * 7)
-
-            def forward(self, x):
-                x = F.pooling(F.relu(self.c1(x)), 2, 2)
-                x = F.pooling(F.relu(self.c2(x)), 2, 2)
-                return self.fc(F.reshape(x, (x.shape[0], -1)))
-
-        model = CNN()
+        model = dezero_cnn()
         layers = [model.c1, model.c2, model.fc]
     else:
         weights = make_mlp_weights(case)

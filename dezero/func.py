@@ -195,6 +195,29 @@ def _relevant(outputs, is_target):
     return {k for k, v in memo.items() if v}
 
 
+def _nodes_between(inputs, outputs):
+    """The Functions on paths from ``inputs`` to ``outputs``, in generation order.
+
+    Forward mode pushes tangents through them and ``vmap`` replays them on the batch.
+    """
+    ids = {id(x) for x in inputs}
+    relevant = _relevant(outputs, lambda v: id(v) in ids)
+    nodes, seen = [], set()
+    stack = [y.creator for y in outputs if y.creator is not None]
+    while stack:
+        f = stack.pop()
+        if id(f) in seen or id(f) not in relevant:
+            continue
+        seen.add(id(f))
+        nodes.append(f)
+        for x in f.inputs:
+            c = x.creator
+            if c is not None and id(x) not in ids:
+                stack.append(c)
+    nodes.sort(key=lambda g: g.generation)
+    return nodes
+
+
 def _add(a, b, create_graph):
     if create_graph:
         return (a if isinstance(a, Variable) else Variable(a)) + b
@@ -524,24 +547,8 @@ def _F():
     return F
 
 
-def _push_tangents(xs, tangents, ys, create_graph):
-    """Tangents of ``ys`` given tangents of ``xs``, through the recorded graph."""
-    ids = {id(x) for x in xs}
-    relevant = _relevant(ys, lambda v: id(v) in ids)
-    nodes = []
-    seen = set()
-    stack = [y.creator for y in ys if y.creator is not None and id(y.creator) in relevant]
-    while stack:
-        f = stack.pop()
-        if id(f) in seen:
-            continue
-        seen.add(id(f))
-        nodes.append(f)
-        for x in f.inputs:
-            c = x.creator
-            if c is not None and id(x) not in ids and id(c) in relevant and id(c) not in seen:
-                stack.append(c)
-    nodes.sort(key=lambda g: g.generation)
+def _push_tangents(nodes, xs, tangents, ys, create_graph):
+    """Tangents of ``ys`` given tangents of ``xs``, through ``nodes`` (``_nodes_between``)."""
     tmap = {id(x): t for x, t in zip(xs, tangents)}
     old = _state.enable_backprop
     _state.enable_backprop = create_graph
@@ -602,7 +609,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = Fals
                 ts.append(Variable(t))
         out, aux = _split_aux(_call(f, xs), has_aux, where)
         ys, seq = _outputs(out, where)
-    touts = _push_tangents(xs, ts, ys, create_graph=lift)
+    touts = _push_tangents(_nodes_between(xs, ys), xs, ts, ys, create_graph=lift)
     touts = [t if t is not None else _zeros_like(y, lift) for t, y in zip(touts, ys)]
     outs = [_leave(y, lift) for y in ys]
     touts = [_leave(t, lift) for t in touts]
@@ -681,6 +688,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
             out, aux = _split_aux(_call(f, xs), has_aux, where)
             ys, seq = _outputs(out, where)
         wrt = [xs[i] for i in nums]
+        nodes = _nodes_between(wrt, ys)
         cols = [[[] for _ in wrt] for _ in ys]  # [output][arg] -> list of tangents
         for a, x in enumerate(wrt):
             xp = cuda.get_array_module(x.data)
@@ -689,7 +697,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
                 e[k] = 1
                 ts = [Variable(e.reshape(x.shape)) if b == a else None
                       for b in range(len(wrt))]
-                touts = _push_tangents(wrt, ts, ys, create_graph=lift)
+                touts = _push_tangents(nodes, wrt, ts, ys, create_graph=lift)
                 for i, (t, y) in enumerate(zip(touts, ys)):
                     cols[i][a].append(t if t is not None else _zeros_like(y, lift))
         jacs = []
@@ -958,26 +966,6 @@ def _move_to_front(a, axis, lift):
     return cuda.get_array_module(a).moveaxis(a, axis, 0)
 
 
-def _batched_graph(trace_inputs, trace_outs):
-    """The Functions between the trace inputs and outputs, in generation order."""
-    ids = {id(x) for x in trace_inputs}
-    relevant = _relevant(trace_outs, lambda v: id(v) in ids)
-    nodes, seen = [], set()
-    stack = [y.creator for y in trace_outs if y.creator is not None]
-    while stack:
-        f = stack.pop()
-        if id(f) in seen or id(f) not in relevant:
-            continue
-        seen.add(id(f))
-        nodes.append(f)
-        for x in f.inputs:
-            c = x.creator
-            if c is not None and id(x) not in ids:
-                stack.append(c)
-    nodes.sort(key=lambda g: g.generation)
-    return nodes
-
-
 def missing_rules(nodes) -> list[str]:
     return sorted({type(f).__name__ for f in nodes if type(f).__name__ not in BATCHING_RULES})
 
@@ -1099,7 +1087,7 @@ def _vmap_traced(f, batched, is_b, B, lift):
         outs, seq = _vmap_loop(f, batched, is_b, B, lift)
         return outs, seq, ["(f returned no Variables)"]
     xs = [t for t, b in zip(trace_in, is_b) if b]
-    nodes = _batched_graph(xs, ys)
+    nodes = _nodes_between(xs, ys)
     missing = missing_rules(nodes)
     if missing:
         outs, seq = _vmap_loop(f, batched, is_b, B, lift)
