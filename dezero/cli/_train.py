@@ -553,8 +553,10 @@ def _one_epoch(args, epoch, model, optimizer, base_optimizer, arch, x, t, x_val,
                                     acc=f"{total_correct / count:.4f}", refresh=False)
     train_loss, train_acc = total_loss / max(count, 1), total_correct / max(count, 1)
     if comm is not None:
-        train_loss = float(comm.allreduce(train_loss, op="mean"))
-        train_acc = float(comm.allreduce(train_acc, op="mean"))
+        from dezero.distributed import average_metrics
+
+        means = average_metrics({"loss": train_loss, "acc": train_acc}, comm)
+        train_loss, train_acc = means["loss"], means["acc"]
     row = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_acc": train_acc}
     if x_val is not None:
         val_loss, val_acc, _ = evaluate(model, x_val, t_val, arch, 256, args.gpu)
