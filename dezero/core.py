@@ -7,7 +7,7 @@ import operator
 import sys
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -406,6 +406,8 @@ _ref = weakref.ref
 _asarray = np.asarray
 _ndarray = np.ndarray
 _np_generic = np.generic
+# The classes of raw gradients met most (tested before the isinstance that covers the rest).
+_RAW_GRAD_TYPES = frozenset((np.ndarray, np.float64, np.float32, np.float16))
 
 
 # NumPy 1.x promotes a 0-d float32 array (or NumPy scalar) combined with a Python number to
@@ -522,7 +524,13 @@ class Function:
     returns one gradient (or a tuple or list with one per input): a Variable, an ndarray,
     or None for "no gradient". Calling the function records the graph unless
     ``Config.enable_backprop`` is off: ``inputs`` (a list of Variables), ``outputs``
-    (a list of weak references) and ``generation``.
+    (a list of weak references) and ``generation``. ``inputs`` and ``outputs`` give a new
+    list on each read; assign to change them.
+
+    Two optional fast variants serve passes without ``create_graph``: ``backward_raw(g)``
+    for a single-output function (raw arrays in and out; not used with ``retain_grad``
+    either) and ``backward_inplace(gy)`` with ``fresh_grads`` (see the comments in the
+    class body). A subclass that redefines ``backward`` alone does not inherit them.
 
     Examples
     --------
@@ -549,6 +557,83 @@ class Function:
     # ``backward`` when the pass owns ``gy``: it may then overwrite ``gy.data``.
     fresh_grads = False
     backward_inplace: Callable[[Any], Any] | None = None
+    # The raw protocol, for single-output functions. A class that defines
+    # ``backward_raw(g)`` gets it called instead of ``backward`` when the pass builds no
+    # graph and keeps no intermediate gradient (neither ``create_graph`` nor
+    # ``retain_grad``): ``g`` is the output's gradient as an array (a NumPy scalar where it
+    # is 0-d on NumPy), and the results are arrays, NumPy scalars or None, with the values
+    # ``backward`` would give. No Variable is built around a gradient that only passes
+    # through: in a chain of scalar ops that wrapping was a fifth of the backward pass.
+    backward_raw: Callable[[Any], Any] | None = None
+
+    # Graph links, stored compactly. Every op of a graph costs three objects that Python's
+    # cyclic garbage collector tracks (the Function, its output Variable and the weak
+    # reference to that output) instead of five with two lists beside them: the collector's
+    # full passes over a 100,000-deep graph took a third of its forward time
+    # (``benchmarks/run.py``, row ``chain``). ``inputs`` and ``outputs`` read as the lists
+    # of the book (a new list on each read); assigning either sets the links.
+    # One or two inputs are held in ``_x0`` and ``_x1`` (None when there is one), any other
+    # number as the tuple ``_xs``; one output as the weak reference ``_y``, several as the
+    # tuple ``_ys``. Built-in ops read ``_x0``, ``_x1`` and ``_y`` directly.
+    _x0: Any = None  # a Variable once called (Any: the ops' backward reads it unchecked)
+    _x1: Any = None
+    _xs: tuple[Variable, ...] | None = None
+    _y: weakref.ref[Variable] | None = None
+    _ys: tuple[weakref.ref[Variable], ...] | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass that redefines ``backward`` alone is not served the fast variants it
+        # inherited: they would compute its parent's gradient.
+        own = cls.__dict__
+        if "backward" in own:
+            if "backward_raw" not in own:
+                cls.backward_raw = None
+            if "backward_inplace" not in own:
+                cls.backward_inplace = None
+
+    @property
+    def inputs(self) -> list[Variable]:
+        """The input Variables of the last call (strong references), as a new list."""
+        x0 = self._x0
+        if x0 is not None:
+            x1 = self._x1
+            return [x0] if x1 is None else [x0, x1]
+        xs = self._xs
+        if xs is None:
+            raise _unrecorded(self, "inputs")
+        return list(xs)
+
+    @inputs.setter
+    def inputs(self, inputs: Sequence[Variable]) -> None:
+        _set_inputs(self, inputs)
+
+    @inputs.deleter
+    def inputs(self) -> None:
+        self._x0 = self._x1 = self._xs = None
+
+    @property
+    def outputs(self) -> list[weakref.ref[Variable]]:
+        """Weak references to the output Variables of the last call, as a new list."""
+        ref = self._y
+        if ref is not None:
+            return [ref]
+        refs = self._ys
+        if refs is None:
+            raise _unrecorded(self, "outputs")
+        return list(refs)
+
+    @outputs.setter
+    def outputs(self, refs: Sequence[weakref.ref[Variable]]) -> None:
+        refs = tuple(refs)
+        if len(refs) == 1:
+            self._y, self._ys = refs[0], None
+        else:
+            self._y, self._ys = None, refs
+
+    @outputs.deleter
+    def outputs(self) -> None:
+        self._y = self._ys = None
 
     def __call__(self, *inputs):
         for x in inputs:
@@ -579,8 +664,11 @@ class Function:
             for output in outputs:
                 output.creator = self
                 output.generation = gen + 1
-            self.inputs = list(inputs)
-            self.outputs = [_ref(output) for output in outputs]
+            _set_inputs(self, inputs)
+            if len(outputs) == 1:
+                self._y, self._ys = _ref(outputs[0]), None
+            else:
+                self._y, self._ys = None, tuple([_ref(output) for output in outputs])
             if len(outputs) > 1:
                 self._output_meta = [(y.shape, y.dtype) for y in outputs]
             if _anomaly_on:
@@ -592,6 +680,23 @@ class Function:
 
     def backward(self, *gys):
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
+
+
+def _unrecorded(f, name):
+    return AttributeError(f"{type(f).__name__!r} object has no attribute {name!r} (the "
+                          "function has not recorded a call)")
+
+
+def _set_inputs(f, inputs):
+    """Record ``inputs`` (a sequence of Variables) as ``f``'s graph inputs."""
+    inputs = tuple(inputs)
+    if 1 <= len(inputs) <= 2:
+        f._x0 = inputs[0]
+        f._x1 = inputs[1] if len(inputs) == 2 else None
+        f._xs = None
+    else:
+        f._x0 = f._x1 = None
+        f._xs = inputs
 
 
 def _apply(f, x0, x1=None):
@@ -625,16 +730,14 @@ def _apply(f, x0, x1=None):
     out.grad = None
     if _state.enable_backprop:
         gen = x0.generation
-        if x1 is None:
-            f.inputs = [x0]
-        else:
-            f.inputs = [x0, x1]
-            if x1.generation > gen:
-                gen = x1.generation
+        f._x0 = x0
+        f._x1 = x1
+        if x1 is not None and x1.generation > gen:
+            gen = x1.generation
         f.generation = gen
         out.creator = f
         out.generation = gen + 1
-        f.outputs = [_ref(out)]
+        f._y = _ref(out)
         if _anomaly_on:
             _anomaly_note(f)
     else:
@@ -656,11 +759,12 @@ def _record(f, x0, y):
     out.name = None
     out.grad = None
     if _state.enable_backprop:
-        f.inputs = [x0]
+        f._x0 = x0
+        f._x1 = None
         f.generation = gen = x0.generation
         out.creator = f
         out.generation = gen + 1
-        f.outputs = [_ref(out)]
+        f._y = _ref(out)
         if _anomaly_on:
             _anomaly_note(f)
     else:
@@ -867,6 +971,7 @@ def _hook_backward(f, check=False):
     else:
         f.backward = _HookedBackward(f, check)
     f.backward_inplace = None  # a hook may keep the output gradient it was given
+    f.backward_raw = None  # the hooks and the check get Variables, through backward
 
 
 # Anomaly mode (dezero.detect_anomaly): while off, recording a graph node pays one test of
@@ -891,6 +996,24 @@ def _anomaly_check(f, gxs):
 _leaf_grad_lock = threading.RLock()
 _leaf_grad_acquire = _leaf_grad_lock.acquire
 _leaf_grad_release = _leaf_grad_lock.release
+
+
+def _single_backward(f, y, gy, root, retain_grad, claimed, create_graph, owned):
+    """``f.backward(gy)`` for a single-output ``f`` whose output ``y`` got ``gy`` (raw or a
+    Variable): gy is wrapped, kept as ``y.grad`` with ``retain_grad``, and handed to
+    ``backward_inplace`` instead where the pass ``owned`` it."""
+    if gy.__class__ is not Variable:
+        gy = _as_grad(gy)
+    if not retain_grad:
+        y.grad = None
+    elif y is not root:  # root keeps its seed
+        gy = y.grad = _claim(gy, claimed, create_graph)
+    try:
+        if f.backward_inplace is not None and owned and not retain_grad:
+            return f.backward_inplace(gy)
+        return f.backward(gy)
+    except Exception as exc:
+        _add_context(exc, f, "backward", [gy.data])
 
 
 def _distinct(gxs):
@@ -920,33 +1043,60 @@ def _run_backward(root, seed, retain_grad, create_graph):
     # overwrite, since nothing else refers to the array.
     owned = set()
     pop, push = heapq.heappop, heapq.heappush
+    take, get, mark = grads.pop, grads.get, seen.add
+    use_raw = not (retain_grad or create_graph)
+    shortcut = not (create_graph or _NUMPY1)  # (NumPy 1.x narrows 0-d results: the loop)
     while True:
-        refs = f.outputs
-        if len(refs) == 1:
-            y = refs[0]()
-            gy = grads.pop(y)
-            if gy.__class__ is not Variable:
-                gy = _as_grad(gy)
-            if not retain_grad:
+        ref = f._y
+        if ref is not None:
+            y = ref()
+            gy = take(y)
+            raw = f.backward_raw if use_raw else None
+            if raw is not None and (f.backward_inplace is None or y not in owned):
                 y.grad = None
-            elif y is not root:  # root keeps its seed
-                gy = y.grad = _claim(gy, claimed, create_graph)
-            try:
-                if f.backward_inplace is not None and y in owned and not retain_grad:
-                    gxs = f.backward_inplace(gy)
-                else:
-                    gxs = f.backward(gy)
-            except Exception as exc:
-                _add_context(exc, f, "backward", [gy.data])
+                if gy.__class__ is Variable:
+                    gy = gy.data
+                try:
+                    gxs = raw(gy)
+                except Exception as exc:
+                    _add_context(exc, f, "backward", [gy])
+            else:
+                gxs = _single_backward(f, y, gy, root, retain_grad, claimed, create_graph,
+                                       y in owned)
         else:
             gys = _output_grads(f, grads, root, retain_grad, claimed, create_graph)
             try:
                 gxs = f.backward(*gys)
             except Exception as exc:
                 _add_context(exc, f, "backward", [g.data for g in gys])
+        if gxs.__class__ in _RAW_GRAD_TYPES and f._x1 is None and shortcut:
+            # A link of a chain, in a few steps: one input, one raw gradient (as backward_raw
+            # returns), the first to reach that input, whose creator is new to the pass.
+            # Anything else (leaves, sums, shapes to check further) takes the loop below.
+            x = f._x0
+            creator = x.creator if x is not None else None
+            if creator is not None and creator not in seen:
+                xdata = x.data
+                if xdata is not None and gxs.shape == xdata.shape:
+                    grads[x] = gxs
+                    if f.fresh_grads:
+                        owned.add(x)
+                    mark(creator)
+                    if not heap or creator.generation >= -heap[0][0]:
+                        f = creator
+                    else:
+                        counter -= 1
+                        push(heap, (-creator.generation, counter, creator))
+                        f = pop(heap)[2]
+                    continue
         if gxs.__class__ is not tuple:
             gxs = tuple(gxs) if isinstance(gxs, list) else (gxs,)
-        inputs = f.inputs
+        x0 = f._x0
+        if x0 is None:
+            inputs = f._xs or ()
+        else:
+            x1 = f._x1
+            inputs = (x0,) if x1 is None else (x0, x1)
         if len(gxs) != len(inputs):
             error = _count_error(f, len(gxs))
             if error is not None:
@@ -956,9 +1106,10 @@ def _run_backward(root, seed, retain_grad, create_graph):
         for x, gx in zip(inputs, gxs):
             if gx is None:
                 continue
-            if gx.__class__ is Variable:
+            kind = gx.__class__
+            if kind is Variable:
                 gdata = gx.data
-            elif not create_graph and (gx.__class__ is _ndarray or isinstance(gx, _np_generic)):
+            elif not create_graph and (kind in _RAW_GRAD_TYPES or isinstance(gx, _np_generic)):
                 gdata = gx
             else:
                 gx = gx if isinstance(gx, Variable) else Variable(_output_array(gx))
@@ -968,7 +1119,7 @@ def _run_backward(root, seed, retain_grad, create_graph):
                 raise _shape_error(f, gxs)
             if _NUMPY1 and gdata.ndim == 0 and not create_graph:
                 gx = gdata = _narrow_0d(gdata, [i.data for i in inputs])
-            old = grads.get(x)
+            old = get(x)
             if old is None:
                 grads[x] = gx
                 if fresh:
@@ -977,7 +1128,7 @@ def _run_backward(root, seed, retain_grad, create_graph):
                 if creator is None:
                     leaves.append(x)
                 elif creator not in seen:
-                    seen.add(creator)
+                    mark(creator)
                     if found is not None:
                         counter -= 1
                         push(heap, (-found.generation, counter, found))

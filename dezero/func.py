@@ -754,7 +754,8 @@ def _rule(*names):
 def _fresh(f):
     """A copy of ``f`` without its graph links, ready to be called again."""
     g = copy.copy(f)
-    for attr in ("inputs", "outputs", "generation", "_output_meta"):
+    del g.inputs, g.outputs
+    for attr in ("generation", "_output_meta"):
         g.__dict__.pop(attr, None)
     return g
 

@@ -30,6 +30,8 @@ def usable(*arrays) -> bool:
     """True when every array (None is skipped) is a real CuPy float32/float64 array of
     one dtype."""
     first = arrays[0]
+    if first.__class__ is np.ndarray:  # the CPU's every call: answered at once
+        return False
     if first.dtype not in _FLOATS or not real_cupy(first):
         return False
     return all(a is None or (type(a) is type(first) and a.dtype == first.dtype)

@@ -35,13 +35,15 @@ class Sigmoid(Function):
         return y
 
     def backward(self, gy):
-        y = self.outputs[0]()
         if not _state.enable_backprop:  # no graph wanted: the fused kernel on raw arrays
-            return _sigmoid_grad(y.data, gy.data)
-        return SigmoidGrad()(y, gy)
+            return Sigmoid.backward_raw(self, gy.data)
+        return SigmoidGrad()(self._y(), gy)
+
+    def backward_raw(self, g):
+        return _sigmoid_grad(self._y().data, g)
 
     def jvp(self, t):
-        y = self.outputs[0]()
+        y = self._y()
         return t * (y * (1 - y))
 
 
@@ -64,7 +66,7 @@ class SigmoidGrad(Function):
         return _sigmoid_grad(y, gy)
 
     def backward(self, ggx):
-        y, gy = self.inputs
+        y, gy = self._x0, self._x1
         # d/dy [gy y (1 - y)] = gy (1 - 2y); d/dgy = y (1 - y)
         return ggx * gy * (1 - 2 * y), SigmoidGrad()(y, ggx)
 
@@ -103,16 +105,19 @@ class ReLU(Function):
         return cuda.get_array_module(x).maximum(x, 0)
 
     def backward(self, gy):
-        x = self.inputs[0].data
         if not _state.enable_backprop:  # no graph wanted: the product on raw arrays
-            if _gpu.usable(x, gy.data):
-                return _gpu.relu_grad(gy.data, x)
-            return gy.data * _relu_mask(x)
-        return ReLUGrad(x > 0)(gy)
+            return ReLU.backward_raw(self, gy.data)
+        return ReLUGrad(self._x0.data > 0)(gy)
+
+    def backward_raw(self, g):
+        x = self._x0.data
+        if _gpu.usable(x, g):
+            return _gpu.relu_grad(g, x)
+        return g * _relu_mask(x)
 
     def backward_inplace(self, gy: Any) -> Any:
         """``backward`` writing into ``gy``, which the engine says belongs to this pass."""
-        g, x = gy.data, self.inputs[0].data
+        g, x = gy.data, self._x0.data
         if (_state.enable_backprop or g.__class__ is not np.ndarray or x.__class__ is not np.ndarray
                 or g.dtype.kind != "f" or g.shape != x.shape or not g.flags.writeable):
             return self.backward(gy)
@@ -161,7 +166,7 @@ class LeakyReLU(Function):
         return xp.where(x > 0, x, x * slope)
 
     def backward(self, gy):
-        x = self.inputs[0].data
+        x = self._x0.data
         xp = cuda.get_array_module(x)
         dtype = gy.dtype if gy.dtype.kind == "f" else np.float64
         mask = xp.where(x > 0, xp.asarray(1, dtype=dtype), xp.asarray(self.slope, dtype=dtype))
@@ -181,7 +186,7 @@ class Softplus(Function):
         return cuda.get_array_module(x).logaddexp(0, x)
 
     def backward(self, gy):
-        x, = self.inputs
+        x = self._x0
         return gy * sigmoid(x)
 
 
@@ -217,7 +222,7 @@ class GELU(Function):
         return u
 
     def backward(self, gy):
-        x, = self.inputs
+        x = self._x0
         xc = Clip(-_GELU_CLIP, _GELU_CLIP)(x)  # identity (gradient 1) where it matters
         x2 = xc * xc
         t = tanh((x2 * _GELU_A + 1) * xc * _GELU_C)
@@ -266,12 +271,12 @@ class Softmax(Function):
         return y
 
     def backward(self, gy):
-        y = self.outputs[0]()
+        y = self._y()
         gx = y * gy
         return gx - y * sum(gx, axis=self.axis, keepdims=True)
 
     def jvp(self, t):
-        y = self.outputs[0]()
+        y = self._y()
         return y * (t - sum(y * t, axis=self.axis, keepdims=True))
 
 
@@ -301,11 +306,11 @@ class LogSoftmax(Function):
         return _ua.log_softmax(x, self.axis)
 
     def backward(self, gy):
-        y = self.outputs[0]()
+        y = self._y()
         return gy - exp(y) * sum(gy, axis=self.axis, keepdims=True)
 
     def jvp(self, t):
-        y = self.outputs[0]()
+        y = self._y()
         return t - sum(exp(y) * t, axis=self.axis, keepdims=True)
 
 

@@ -86,6 +86,8 @@ class Add(_Elementwise):
             return gy
         return _to_input_shapes(self, gy, gy)
 
+    backward_raw = backward  # the same code on arrays (see Function.backward_raw)
+
     def jvp(self, t0, t1=None):
         if self.c is not None or t1 is None:
             return t0
@@ -105,15 +107,20 @@ class Sub(_Elementwise):
         return x0[()] - x1[()]
 
     def backward(self, gy):
+        if not _state.enable_backprop:
+            return Sub.backward_raw(self, gy.data)
         if self.c is not None:
-            if not self.swap:
-                return gy
-            return -gy if _state.enable_backprop else -gy.data
+            return -gy if self.swap else gy
         if not self.needs_grad[1]:
             return _to_input_shapes(self, gy, None)
-        if _state.enable_backprop:
-            return _to_input_shapes(self, gy, -gy)
-        return _to_input_shapes(self, gy, -gy.data)
+        return _to_input_shapes(self, gy, -gy)
+
+    def backward_raw(self, g):
+        if self.c is not None:
+            return -g if self.swap else g
+        if not self.needs_grad[1]:
+            return _to_input_shapes(self, g, None)
+        return _to_input_shapes(self, g, -g)
 
     def jvp(self, t0, t1=None):
         if self.c is not None:
@@ -135,24 +142,31 @@ class Mul(_Elementwise):
         return x0[()] * x1[()]
 
     def backward(self, gy):
+        if not _state.enable_backprop:
+            return Mul.backward_raw(self, gy.data)
         c = self.c
         if c is not None:
-            if _state.enable_backprop:
-                return gy * c
-            g = gy.data
-            return (g if g.ndim else g[()]) * c
-        x0, x1 = self.inputs
+            return gy * c
+        x0, x1 = self._x0, self._x1
         need0, need1 = self.needs_grad
-        if not _state.enable_backprop:
-            gy, x0, x1 = _raw_operands(gy, x0, x1)
         gx0 = gy * x1 if need0 else None
         gx1 = gy * x0 if need1 else None
+        return _to_input_shapes(self, gx0, gx1)
+
+    def backward_raw(self, g):
+        c = self.c
+        if c is not None:
+            return (g if g.ndim else g[()]) * c
+        g, x0, x1 = _raw_operands(g, self._x0.data, self._x1.data)
+        need0, need1 = self.needs_grad
+        gx0 = g * x1 if need0 else None
+        gx1 = g * x0 if need1 else None
         return _to_input_shapes(self, gx0, gx1)
 
     def jvp(self, t0, t1=None):
         if self.c is not None:
             return t0 * self.c
-        x0, x1 = self.inputs
+        x0, x1 = self._x0, self._x1
         terms = [t * x for t, x in ((t0, x1), (t1, x0)) if t is not None]
         return terms[0] if len(terms) == 1 else terms[0] + terms[1]
 
@@ -170,32 +184,39 @@ class Div(_Elementwise):
         return x0[()] / x1[()]
 
     def backward(self, gy):
-        if self.c is not None:
-            return self._constant_backward(gy)
-        x0, x1 = self.inputs
-        need0, need1 = self.needs_grad
         if not _state.enable_backprop:
-            gy, x0, x1 = _raw_operands(gy, x0, x1)
+            return Div.backward_raw(self, gy.data)
+        if self.c is not None:
+            return self._constant_backward(gy, self._x0)
+        return self._grads(gy, self._x0, self._x1)
+
+    def backward_raw(self, g):
+        if self.c is not None:
+            x = self._x0.data
+            if not (g.ndim or x.ndim):
+                g, x = g[()], x[()]
+            return self._constant_backward(g, x)
+        return self._grads(*_raw_operands(g, self._x0.data, self._x1.data))
+
+    def _grads(self, gy, x0, x1):
+        # The same expressions on Variables (backward) and on arrays (backward_raw).
+        need0, need1 = self.needs_grad
         gx0 = gy / x1 if need0 else None
         # x1 * x1, not x1 ** 2: NumPy 1.x computes float32 scalar ** int in float64
         gx1 = gy * (-x0 / (x1 * x1)) if need1 else None
         return _to_input_shapes(self, gx0, gx1)
 
-    def _constant_backward(self, gy):
-        c, (x,) = self.c, self.inputs
-        if not _state.enable_backprop:
-            gy, x = gy.data, x.data
-            if not (gy.ndim or x.ndim):
-                gy, x = gy[()], x[()]
+    def _constant_backward(self, gy, x):
+        c = self.c
         if self.swap:
             return gy * (-c / (x * x))
         return gy / c
 
     def jvp(self, t0, t1=None):
         if self.c is not None:
-            x, = self.inputs
+            x = self._x0
             return t0 * (-self.c / (x * x)) if self.swap else t0 / self.c
-        x0, x1 = self.inputs
+        x0, x1 = self._x0, self._x1
         out = None if t0 is None else t0 / x1
         if t1 is not None:
             term = t1 * (-x0 / (x1 * x1))
@@ -204,8 +225,7 @@ class Div(_Elementwise):
 
 
 def _raw_operands(gy, x0, x1):
-    """The arrays of a binary backward's Variables, as NumPy scalars when all are 0-d."""
-    gy, x0, x1 = gy.data, x0.data, x1.data
+    """The arrays of a raw binary backward, as NumPy scalars when all are 0-d."""
     if not (gy.ndim or x0.ndim or x1.ndim):
         return gy[()], x0[()], x1[()]
     return gy, x0, x1
@@ -221,6 +241,9 @@ class Neg(Function):
         if _state.enable_backprop:
             return -gy
         return -gy.data
+
+    def backward_raw(self, g):
+        return -g
 
     def jvp(self, t):
         return -t
@@ -385,7 +408,7 @@ class Pow(Function):
         return x ** self.c
 
     def backward(self, gy):
-        x, = self.inputs
+        x = self._x0
         c = self.c
         gx = c * x ** (c - 1) * gy
         if gx.shape != self.x_shape:
@@ -393,7 +416,7 @@ class Pow(Function):
         return gx
 
     def jvp(self, t):
-        x, = self.inputs
+        x = self._x0
         c = self.c
         return c * x ** (c - 1) * t
 
@@ -417,7 +440,7 @@ class RPow(Function):
         return c ** x
 
     def backward(self, gy):
-        y = self.outputs[0]()
+        y = self._y()
         gx = gy * y * self.log_c
         if gx.shape != self.x_shape:
             gx = _sum_to(gx, self.x_shape)

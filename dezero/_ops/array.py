@@ -293,7 +293,7 @@ class GetItem(Function):
         return x[self.slices]
 
     def backward(self, gy):
-        x, = self.inputs
+        x = self._x0
         return GetItemGrad(self.slices, x.shape)(gy)
 
     def jvp(self, t):

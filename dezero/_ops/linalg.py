@@ -6,7 +6,7 @@ import numpy as np
 from dezero._ops import _checks
 from dezero._ops.array import _broadcasts_to, reshape, sum_to, sum_to_array, transpose
 from dezero._typing import ArrayLike
-from dezero.core import Function, Variable, _state
+from dezero.core import Function, Variable, _as_grad, _state
 
 # Without create_graph (``enable_backprop`` is off inside the backward pass) MatMul and
 # Linear compute their gradients on the raw arrays, with the same products as the
@@ -32,13 +32,12 @@ class MatMul(Function):
         return x @ W
 
     def backward(self, gy):
-        x, W = self.inputs
+        x, W = self._x0, self._x1
         need_x, need_W = self.needs_grad
         gx = gW = None
         if x.ndim == 2 and W.ndim == 2:
             if not _state.enable_backprop:
-                g = gy.data
-                return (g @ W.data.T if need_x else None), (x.data.T @ g if need_W else None)
+                return MatMul.backward_raw(self, gy.data)
             if need_x:
                 gx = MatMul()(gy, transpose(W))
             if need_W:
@@ -49,6 +48,13 @@ class MatMul(Function):
         if need_W:
             gW = sum_to(matmul(_swap_last(x), gy), W.shape)
         return gx, gW
+
+    def backward_raw(self, g):
+        x, W = self._x0.data, self._x1.data
+        if x.ndim == 2 and W.ndim == 2:
+            need_x, need_W = self.needs_grad
+            return (g @ W.T if need_x else None), (x.T @ g if need_W else None)
+        return MatMul.backward(self, _as_grad(g))  # batched: sums over broadcast dimensions
 
     def jvp(self, t0, t1=None):
         x, W = self.inputs
@@ -130,7 +136,7 @@ class Linear(Function):
 
     def backward(self, gy):
         if not _state.enable_backprop:
-            return self._raw_backward(gy.data)
+            return Linear.backward_raw(self, gy.data)
         x, W = self.inputs[0], self.inputs[1]
         need = self.needs_grad
         gx = gW = None
@@ -147,7 +153,7 @@ class Linear(Function):
         gb = sum_to(gy, self.inputs[2].shape) if need[2] else None
         return gx, gW, gb
 
-    def _raw_backward(self, gy):
+    def backward_raw(self, gy):
         """``backward`` on raw arrays: the same products and sums, no graph."""
         x, W = self.inputs[0].data, self.inputs[1].data
         need = self.needs_grad

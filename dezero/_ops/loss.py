@@ -130,6 +130,7 @@ class SoftmaxCrossEntropy(Function):
         n = x.shape[0]
         m = _ua.max_shift(x, 1)[:, 0]  # max-shifted: finite for logits of +-1000
         log_s = _ua.inplace(xp.log, _ua.inplace(xp.exp, x - m[:, None]).sum(axis=1))
+        self.lse_parts = (m, log_s)  # N numbers each, for the raw backward
         # NOTE: (x[t] - m) - log_s, not x[t] - (m + log_s): the sum m + log_s rounds to the
         # spacing of m (8 at logits of 1e8 in float32), which would erase log_s entirely.
         log_p = x[xp.arange(n), t] - m
@@ -137,13 +138,29 @@ class SoftmaxCrossEntropy(Function):
         return -log_p.sum() / n
 
     def backward(self, gy):
+        if not _state.enable_backprop:
+            return SoftmaxCrossEntropy.backward_raw(self, gy.data)
         x, t = self.inputs
-        if not _state.enable_backprop and _gpu.usable(x.data, gy.data):
-            return _gpu.softmax_cross_entropy_grad(x.data, t.data, self.lse_parts, gy.data)
         n, c = x.shape
         xp = cuda.get_array_module(x.data)
         onehot = xp.eye(c, dtype=x.dtype)[t.data]
         return (softmax(x, axis=1) - onehot) * (gy / n)
+
+    def backward_raw(self, gy):
+        """``(softmax(x) - onehot(t)) * gy / N`` from the forward's shift and log-sum, in
+        place in one new array (a fused kernel on the GPU)."""
+        x, t = self._x0.data, self._x1.data
+        if _gpu.usable(x, gy):
+            return _gpu.softmax_cross_entropy_grad(x, t, self.lse_parts, gy)
+        m, log_s = self.lse_parts
+        n = x.shape[0]
+        xp = cuda.get_array_module(x)
+        gx = x - m[:, None]  # (x - m) - log_s, as the forward: exact for huge logits
+        gx -= log_s[:, None]
+        _ua.inplace(xp.exp, gx)
+        gx[xp.arange(n), t] -= 1
+        gx *= gy / n
+        return gx
 
 
 def _check_labels(op, x, t):

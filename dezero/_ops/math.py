@@ -75,12 +75,11 @@ def _unary(cls, name, doc):
     return op
 
 
-def _raw(gy, v):
-    """``(xp, g, a)``: the array module and the arrays of ``gy`` and ``v`` for a raw backward.
+def _raw(g, a):
+    """``(xp, g, a)``: the array module and the arrays ``g`` and ``a`` of a raw backward.
 
     0-d NumPy arrays come as NumPy scalars.
     """
-    g, a = gy.data, v.data
     if a.__class__ is not _ndarray:
         return cuda.get_array_module(a), g, a
     if not (g.ndim or a.ndim):
@@ -94,14 +93,17 @@ class Exp(_Ufunc):
     ufunc = np.exp
 
     def backward(self, gy):
-        y = self.outputs[0]()
-        if _state.enable_backprop:
-            return gy * y
-        _, g, y = _raw(gy, y)
+        if not _state.enable_backprop:
+            return Exp.backward_raw(self, gy.data)
+        y = self._y()
+        return gy * y
+
+    def backward_raw(self, g):
+        _, g, y = _raw(g, self._y().data)
         return g * y
 
     def jvp(self, t):
-        return t * self.outputs[0]()
+        return t * self._y()
 
 
 class Log(_Ufunc):
@@ -110,14 +112,17 @@ class Log(_Ufunc):
     ufunc = np.log
 
     def backward(self, gy):
-        x, = self.inputs
-        if _state.enable_backprop:
-            return gy / x
-        _, g, x = _raw(gy, x)
+        if not _state.enable_backprop:
+            return Log.backward_raw(self, gy.data)
+        x = self._x0
+        return gy / x
+
+    def backward_raw(self, g):
+        _, g, x = _raw(g, self._x0.data)
         return g / x
 
     def jvp(self, t):
-        return t / self.inputs[0]
+        return t / self._x0
 
 
 class Sin(_Ufunc):
@@ -126,14 +131,17 @@ class Sin(_Ufunc):
     ufunc = np.sin
 
     def backward(self, gy):
-        x, = self.inputs
-        if _state.enable_backprop:
-            return gy * cos(x)
-        xp, g, x = _raw(gy, x)
+        if not _state.enable_backprop:
+            return Sin.backward_raw(self, gy.data)
+        x = self._x0
+        return gy * cos(x)
+
+    def backward_raw(self, g):
+        xp, g, x = _raw(g, self._x0.data)
         return g * xp.cos(x)
 
     def jvp(self, t):
-        return t * cos(self.inputs[0])
+        return t * cos(self._x0)
 
 
 class Cos(_Ufunc):
@@ -142,14 +150,17 @@ class Cos(_Ufunc):
     ufunc = np.cos
 
     def backward(self, gy):
-        x, = self.inputs
-        if _state.enable_backprop:
-            return gy * -sin(x)
-        xp, g, x = _raw(gy, x)
+        if not _state.enable_backprop:
+            return Cos.backward_raw(self, gy.data)
+        x = self._x0
+        return gy * -sin(x)
+
+    def backward_raw(self, g):
+        xp, g, x = _raw(g, self._x0.data)
         return g * -xp.sin(x)
 
     def jvp(self, t):
-        return t * -sin(self.inputs[0])
+        return t * -sin(self._x0)
 
 
 class Tan(_Ufunc):
@@ -158,14 +169,17 @@ class Tan(_Ufunc):
     ufunc = np.tan
 
     def backward(self, gy):
-        y = self.outputs[0]()
-        if _state.enable_backprop:
-            return gy * (1 + y * y)
-        _, g, y = _raw(gy, y)
+        if not _state.enable_backprop:
+            return Tan.backward_raw(self, gy.data)
+        y = self._y()
+        return gy * (1 + y * y)
+
+    def backward_raw(self, g):
+        _, g, y = _raw(g, self._y().data)
         return g * (1 + y * y)
 
     def jvp(self, t):
-        y = self.outputs[0]()
+        y = self._y()
         return t * (1 + y * y)
 
 
@@ -175,14 +189,17 @@ class Tanh(_Ufunc):
     ufunc = np.tanh
 
     def backward(self, gy):
-        y = self.outputs[0]()
-        if _state.enable_backprop:
-            return gy * (1 - y * y)
-        _, g, y = _raw(gy, y)
+        if not _state.enable_backprop:
+            return Tanh.backward_raw(self, gy.data)
+        y = self._y()
+        return gy * (1 - y * y)
+
+    def backward_raw(self, g):
+        _, g, y = _raw(g, self._y().data)
         return g * (1 - y * y)
 
     def jvp(self, t):
-        y = self.outputs[0]()
+        y = self._y()
         return t * (1 - y * y)
 
 
@@ -192,14 +209,17 @@ class Sqrt(_Ufunc):
     ufunc = np.sqrt
 
     def backward(self, gy):
-        y = self.outputs[0]()
-        if _state.enable_backprop:
-            return gy / (y * 2)
-        _, g, y = _raw(gy, y)
+        if not _state.enable_backprop:
+            return Sqrt.backward_raw(self, gy.data)
+        y = self._y()
+        return gy / (y * 2)
+
+    def backward_raw(self, g):
+        _, g, y = _raw(g, self._y().data)
         return g / (y * 2)
 
     def jvp(self, t):
-        return t / (self.outputs[0]() * 2)
+        return t / (self._y() * 2)
 
 
 exp = _unary(Exp, "exp", "Elementwise exponential.")
@@ -218,11 +238,11 @@ class Square(Function):
         return x * x
 
     def backward(self, gy):
-        x, = self.inputs
+        x = self._x0
         return gy * (x * 2)
 
     def jvp(self, t):
-        return t * (self.inputs[0] * 2)
+        return t * (self._x0 * 2)
 
 
 def square(x: ArrayLike) -> Variable:
@@ -237,7 +257,7 @@ class Abs(Function):
         return cuda.get_array_module(x).abs(x)
 
     def backward(self, gy):
-        x, = self.inputs
+        x = self._x0
         return gy * cuda.get_array_module(x.data).sign(x.data)
 
 
@@ -257,7 +277,7 @@ class Clip(Function):
         return cuda.get_array_module(x).clip(x, self.x_min, self.x_max)
 
     def backward(self, gy):
-        x = self.inputs[0].data
+        x = self._x0.data
         if self.x_min is None:
             mask = x <= self.x_max
         elif self.x_max is None:
@@ -302,7 +322,7 @@ class Maximum(_Binary):
         return cuda.get_array_module(x0).maximum(x0, x1)
 
     def _grads(self, gy):
-        x0, x1 = self.inputs
+        x0, x1 = self._x0, self._x1
         return _tie_split(gy, x0.data, x1.data, self.needs_grad)
 
 
@@ -313,7 +333,7 @@ class Minimum(_Binary):
         return cuda.get_array_module(x0).minimum(x0, x1)
 
     def _grads(self, gy):
-        x0, x1 = self.inputs
+        x0, x1 = self._x0, self._x1
         return _tie_split(gy, x1.data, x0.data, self.needs_grad)
 
 

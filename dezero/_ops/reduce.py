@@ -99,8 +99,8 @@ class _Extreme(Function):
         self.keepdims = keepdims
 
     def backward(self, gy):
-        x = self.inputs[0].data
-        y = self.outputs[0]().data
+        x = self._x0.data
+        y = self._y().data
         shape = _ua.kept_shape(x.shape, self.axis)
         mask = x == y.reshape(shape)
         # Each tied extreme gets an equal share; the shares of a slice sum to 1.
@@ -183,7 +183,7 @@ class LogSumExp(Function):
         return y if self.keepdims else y.reshape(_squeezed(y.shape, self.axis))
 
     def backward(self, gy):
-        x, = self.inputs
+        x = self._x0
         shape = _ua.kept_shape(x.shape, self.axis)
         # d/dx logsumexp = softmax(x), recomputed from x: exp(x - y) would carry the
         # rounding of y (6e-5 at 1000 in float32) into every element.
