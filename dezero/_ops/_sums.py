@@ -95,4 +95,6 @@ def sum_array(x, axis, keepdims=False):
     y = _ones(rows.shape[0], x.dtype) @ rows
     if keepdims:
         return y.reshape(tuple(1 if a in summed else s for a, s in enumerate(x.shape)))
-    return y.reshape(tuple(x.shape[a] for a in kept))
+    shape = tuple(x.shape[a] for a in kept)
+    # (a reshape is a view even to the same shape; the product itself is owned by nobody)
+    return y if y.shape == shape else y.reshape(shape)

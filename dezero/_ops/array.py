@@ -212,9 +212,10 @@ def sum_to_array(x, shape):
     """Raw-array ``sum_to``: ``x`` summed over its leading extra axes and the axes where
     ``shape`` has 1 (no graph; the BLAS route of ``sum_array`` where it applies)."""
     lead = x.ndim - len(shape)
-    axis = tuple(range(lead)) + tuple(
-        i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1)
-    return sum_array(x, axis, keepdims=True).reshape(shape)
+    inner = tuple(i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1)
+    if lead and not inner:  # the leading axes only (a bias): the sum has ``shape`` already
+        return sum_array(x, tuple(range(lead)))
+    return sum_array(x, tuple(range(lead)) + inner, keepdims=True).reshape(shape)
 
 
 class SumTo(Function):
