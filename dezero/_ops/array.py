@@ -32,6 +32,9 @@ class Reshape(Function):
     def backward(self, gy):
         return reshape(gy, self.x_shape)
 
+    def backward_raw(self, g):
+        return g.reshape(self.x_shape)
+
     def jvp(self, t):
         return reshape(t, self.shape)
 
@@ -132,11 +135,17 @@ class Transpose(Function):
         return x.transpose(self.axes)
 
     def backward(self, gy):
+        return transpose(gy, self._inverse())
+
+    def backward_raw(self, g):
+        return g.transpose(self._inverse())
+
+    def _inverse(self):
+        """The axes that undo this transpose (None: reversed again)."""
         if self.axes is None:
-            return transpose(gy)
+            return None
         ndim = len(self.axes)
-        inverse = tuple(int(i) for i in np.argsort([a % ndim for a in self.axes]))
-        return transpose(gy, inverse)
+        return tuple(int(i) for i in np.argsort([a % ndim for a in self.axes]))
 
     def jvp(self, t):
         return transpose(t, self.axes)
@@ -177,6 +186,9 @@ class BroadcastTo(Function):
 
     def backward(self, gy):
         return sum_to(gy, self.x_shape)
+
+    def backward_raw(self, g):
+        return g if g.shape == self.x_shape else sum_to_array(g, self.x_shape)
 
     def jvp(self, t):
         return broadcast_to(t, self.shape)
@@ -230,6 +242,9 @@ class SumTo(Function):
 
     def backward(self, gy):
         return broadcast_to(gy, self.x_shape)
+
+    def backward_raw(self, g):
+        return cuda.get_array_module(g).broadcast_to(g, self.x_shape)
 
     def jvp(self, t):
         return sum_to(t, self.shape)
@@ -294,8 +309,10 @@ class GetItem(Function):
         return x[self.slices]
 
     def backward(self, gy):
-        x = self._x0
-        return GetItemGrad(self.slices, x.shape)(gy)
+        return GetItemGrad(self.slices, self._x0.shape)(gy)
+
+    def backward_raw(self, g):
+        return GetItemGrad(self.slices, self._x0.shape).forward(g)
 
     def jvp(self, t):
         return get_item(t, self.slices)

@@ -38,6 +38,11 @@ class Sum(Function):
             gy = reshape(gy, _ua.kept_shape(self.x_shape, self.axis))
         return broadcast_to(gy, self.x_shape)
 
+    def backward_raw(self, g):
+        if not self.keepdims:
+            g = g.reshape(_ua.kept_shape(self.x_shape, self.axis))
+        return cuda.get_array_module(g).broadcast_to(g, self.x_shape)
+
     def jvp(self, t):
         return sum(t, axis=self.axis, keepdims=self.keepdims)
 

@@ -275,3 +275,44 @@ def test_raw_arrays_from_backward_under_create_graph_become_variables():
     y = F.exp(Double()(x))
     y.backward(create_graph=True)
     assert type(x.grad) is Variable and x.grad.data == pytest.approx(2 * np.exp(3.0))
+
+
+_RNG = np.random.default_rng(7)
+_A = _RNG.uniform(0.5, 1.5, (3, 4)).astype(np.float32)
+_B = _RNG.uniform(0.5, 1.5, (4, 2)).astype(np.float32)
+_LABELS = np.array([0, 3, 1])
+
+# Each case: a function of one Variable (3, 4) ending in a scalar, whose last-but-one op
+# (the creator of the summed Variable, or the loss itself) has a backward_raw.
+RAW_CASES = {
+    "reshape": lambda x: F.reshape(x, (2, 6)),
+    "transpose": lambda x: F.transpose(x),
+    "transpose_axes": lambda x: F.transpose(F.reshape(x, (3, 2, 2)), (2, 0, 1)),
+    "broadcast_to": lambda x: F.broadcast_to(F.sum(x, axis=0), (5, 4)),
+    "sum_to": lambda x: F.sum_to(x, (1, 4)),
+    "sum": lambda x: F.sum(x, axis=1, keepdims=True),
+    "get_item_basic": lambda x: x[1:, ::2],
+    "get_item_repeats": lambda x: x[np.array([0, 2, 0])],
+    "exp": F.exp, "sin": F.sin, "tanh": F.tanh, "sqrt": F.sqrt, "log": F.log,
+    "sigmoid": F.sigmoid, "relu": lambda x: F.relu(x - 1.0),
+    "mul": lambda x: x * x, "div": lambda x: x / (x + 1.0), "sub": lambda x: 1.0 - x,
+    "neg": lambda x: -x,
+    "matmul": lambda x: F.matmul(x, Variable(_B)),
+    "linear": lambda x: F.linear(x, Variable(_B), Variable(np.ones(2, np.float32))),
+    "softmax_cross_entropy": lambda x: F.softmax_cross_entropy(x, _LABELS),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RAW_CASES))
+def test_raw_backward_gives_what_the_differentiable_backward_gives(name):
+    def grad(create_graph):
+        x = Variable(_A.copy())
+        h = RAW_CASES[name](x)
+        assert type(h.creator).backward_raw is not None, "the case must exercise a raw path"
+        y = F.sum(h * h) if h.ndim else h * h
+        y.backward(create_graph=create_graph)
+        return x.grad
+
+    raw, graph = grad(False), grad(True)
+    assert raw.dtype == graph.dtype == np.float32 and raw.shape == (3, 4)
+    np.testing.assert_allclose(raw.data, graph.data, rtol=1e-6, atol=1e-7)
