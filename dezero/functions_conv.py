@@ -1,20 +1,14 @@
 """Convolution and pooling functions, where the book has them (``dezero.functions_conv``).
 
-A facade: the implementations live in ``dezero._ops.conv``; ``dezero.functions``
-re-exports the differentiable ones.
+A facade: the implementations live in ``dezero._ops.conv`` and ``dezero._ops.pooling``;
+``dezero.functions`` re-exports the differentiable ones.
 """
 from dezero._ops.conv import (
-    AveragePooling,
-    AveragePooling2DGrad,
     Col2im,
     Conv2d,
     Conv2DGradW,
     Deconv2d,
     Im2col,
-    Pooling,
-    Pooling2DGrad,
-    Pooling2DWithIndexes,
-    average_pooling,
     col2im,
     col2im_array,
     conv2d,
@@ -22,6 +16,14 @@ from dezero._ops.conv import (
     deconv2d,
     im2col,
     im2col_array,
+)
+from dezero._ops.pooling import (
+    AveragePooling,
+    AveragePooling2DGrad,
+    Pooling,
+    Pooling2DGrad,
+    Pooling2DWithIndexes,
+    average_pooling,
     pooling,
     pooling_simple,
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from dezero import core
-from dezero._ops import activation, arith, array, conv, linalg, loss, norm, reduce
+from dezero._ops import activation, arith, array, conv, linalg, loss, norm, pooling, reduce
 from dezero._ops import math as math_ops
 from dezero.onnx._export import UnsupportedOperatorError, register_converter
 
@@ -488,7 +488,7 @@ def _deconv2d(ctx, f, inputs, outputs):
     ctx.node("ConvTranspose", _conv_inputs(ctx, inputs, outputs), outputs, **attrs)
 
 
-@register_converter(conv.Pooling)
+@register_converter(pooling.Pooling)
 def _max_pooling(ctx, f, inputs, outputs):
     (ph, pw), (sh, sw) = f.pad, f.stride
     x = inputs[0]
@@ -499,7 +499,7 @@ def _max_pooling(ctx, f, inputs, outputs):
     ctx.node("MaxPool", [x], outputs, kernel_shape=list(f.kernel_size), strides=[sh, sw])
 
 
-@register_converter(conv.AveragePooling)
+@register_converter(pooling.AveragePooling)
 def _average_pooling(ctx, f, inputs, outputs):
     (ph, pw), (sh, sw) = f.pad, f.stride
     ctx.node("AveragePool", inputs, outputs, kernel_shape=list(f.kernel_size),

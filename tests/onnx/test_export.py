@@ -519,11 +519,11 @@ def test_register_converter(tmp_path):
 
 def test_every_op_used_by_the_models_has_a_converter():
     import dezero.onnx._converters  # noqa: F401
-    from dezero._ops import activation, arith, array, conv, linalg, norm, reduce
+    from dezero._ops import activation, arith, array, conv, linalg, norm, pooling, reduce
 
     for cls in (arith.Add, arith.Sub, arith.Mul, arith.Div, arith.Neg, arith.Pow,
-                linalg.Linear, linalg.MatMul, conv.Conv2d, conv.Deconv2d, conv.Pooling,
-                conv.AveragePooling, norm.BatchNorm, norm.LayerNorm, activation.ReLU,
+                linalg.Linear, linalg.MatMul, conv.Conv2d, conv.Deconv2d, pooling.Pooling,
+                pooling.AveragePooling, norm.BatchNorm, norm.LayerNorm, activation.ReLU,
                 activation.Sigmoid, activation.Softmax, activation.LogSoftmax,
                 activation.LeakyReLU, array.Reshape, array.Transpose, array.GetItem,
                 array.Concat, reduce.Sum, reduce.Max):

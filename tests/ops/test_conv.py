@@ -6,7 +6,9 @@ import dezero
 import dezero.functions as F
 import dezero.functions_conv as FC
 from dezero import Variable, cuda
+from dezero._ops import _im2col
 from dezero._ops import conv as conv_ops
+from dezero._ops import pooling as pooling_ops
 from dezero.testing import check_grad
 
 CONFIGS = [  # x shape, kernel, stride, pad
@@ -148,19 +150,19 @@ def test_conv2d_has_chainers_float32_bits(n, c, h, oc, k, s, p):
 
 def _force_blocks(monkeypatch, elements):
     """Send every conv2d through the blocked path, in blocks of about ``elements``."""
-    monkeypatch.setattr(conv_ops, "_SMALL_ELEMENTS", 0)
-    monkeypatch.setattr(conv_ops, "_BLOCK_ELEMENTS", elements)
-    monkeypatch.setattr(conv_ops, "_BLOCK_COLUMNS", elements)
+    monkeypatch.setattr(_im2col, "_SMALL_ELEMENTS", 0)
+    monkeypatch.setattr(_im2col, "_BLOCK_ELEMENTS", elements)
+    monkeypatch.setattr(_im2col, "_BLOCK_COLUMNS", elements)
 
 
 def test_blocks_and_chunks_are_near_equal_ranges(monkeypatch):
-    monkeypatch.setattr(conv_ops, "_BLOCK_ELEMENTS", 100)
-    monkeypatch.setattr(conv_ops, "_BLOCK_COLUMNS", 8)
-    assert conv_ops._blocks(7, 30, np) == [(0, 2), (2, 4), (4, 7)]
-    assert conv_ops._blocks(7, 1000, np) == [(i, i + 1) for i in range(7)]  # a row at least
-    assert conv_ops._blocks(7, 1000, object()) == [(0, 7)]  # one block off NumPy
-    assert conv_ops._chunks(21, np) == [slice(0, 7), slice(7, 14), slice(14, 21)]
-    assert conv_ops._chunks(21, object()) == [slice(0, 21)]
+    monkeypatch.setattr(_im2col, "_BLOCK_ELEMENTS", 100)
+    monkeypatch.setattr(_im2col, "_BLOCK_COLUMNS", 8)
+    assert _im2col._blocks(7, 30, np) == [(0, 2), (2, 4), (4, 7)]
+    assert _im2col._blocks(7, 1000, np) == [(i, i + 1) for i in range(7)]  # a row at least
+    assert _im2col._blocks(7, 1000, object()) == [(0, 7)]  # one block off NumPy
+    assert _im2col._chunks(21, np) == [slice(0, 7), slice(7, 14), slice(14, 21)]
+    assert _im2col._chunks(21, object()) == [slice(0, 21)]
 
 
 @pytest.mark.parametrize("elements", [1, 150, 1 << 20])  # a row per block, a few, one
@@ -386,12 +388,12 @@ def test_pooling_on_conv_output_layouts():
     x = rng.standard_normal((8, 3, 6, 6))
     W = rng.standard_normal((4, 3, 3, 3))
     for block in (1 << 18, 50):
-        old = conv_ops._BLOCK_ELEMENTS
-        conv_ops._BLOCK_ELEMENTS = block
+        old = _im2col._BLOCK_ELEMENTS
+        _im2col._BLOCK_ELEMENTS = block
         try:
             y = F.conv2d(x, W, pad=1)
         finally:
-            conv_ops._BLOCK_ELEMENTS = old
+            _im2col._BLOCK_ELEMENTS = old
         yc = np.ascontiguousarray(y.data)
         for f in (F.pooling, F.average_pooling):
             np.testing.assert_array_equal(f(y, 2, 2).data, f(yc, 2, 2).data)
@@ -466,7 +468,7 @@ def test_pooling_keeps_the_layout_it_is_given():
     xv = Variable(x)
     y = F.pooling(xv, 2, 2)
     assert y.data.transpose(1, 2, 3, 0).flags.c_contiguous
-    gx = conv_ops.Pooling2DGrad(y.creator)(np.ones(y.shape))
+    gx = pooling_ops.Pooling2DGrad(y.creator)(np.ones(y.shape))
     assert gx.data.transpose(1, 2, 3, 0).flags.c_contiguous
 
 
@@ -497,7 +499,7 @@ def test_device_agnostic_under_emulated_cupy(monkeypatch):
     """Run on a strict CuPy stand-in (tests/gpu/emulated_cupy.py): no host conversions."""
     emulated = pytest.importorskip("gpu.emulated_cupy")
     cp = emulated.install(monkeypatch)
-    monkeypatch.setattr(conv_ops, "_BLOCK_ELEMENTS", 50)  # several blocks on the host
+    monkeypatch.setattr(_im2col, "_BLOCK_ELEMENTS", 50)  # several blocks on the host
     rng = np.random.default_rng(11)
     x = rng.standard_normal((3, 2, 6, 6))
     W = rng.standard_normal((4, 2, 3, 3))
