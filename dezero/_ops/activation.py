@@ -1,5 +1,5 @@
-"""Activations: sigmoid, relu, leaky_relu, softplus, gelu, softmax, log_softmax and the
-composed ``*_simple`` twins kept as test oracles."""
+"""Activations: sigmoid, relu, leaky_relu, softplus, gelu, softmax, log_softmax, logsumexp
+and the composed ``*_simple`` twins kept as test oracles."""
 from __future__ import annotations
 
 import math
@@ -12,8 +12,9 @@ from dezero import cuda
 from dezero._ops import _checks
 from dezero._ops import _gpu_kernels as _gpu
 from dezero._ops import _workspace as _ws
+from dezero._ops.array import reshape
 from dezero._ops.math import Clip, exp, tanh
-from dezero._ops.reduce import sum
+from dezero._ops.reduce import _keepdims, sum
 from dezero._typing import ArrayLike, Axis
 from dezero.core import Function, Variable, _state
 
@@ -319,3 +320,47 @@ def log_softmax(x: ArrayLike, axis: Axis = 1) -> Variable:
     logits of +-1000 in float32)."""
     x = _checks.as_input("log_softmax", "x", x)
     return LogSoftmax(_softmax_axis("log_softmax", axis, x))(x)
+
+
+# =============================================================================
+# logsumexp (its gradient is the softmax)
+# =============================================================================
+
+
+class LogSumExp(Function):
+    """y = log(sum(exp(x), axis)), max-shifted so it never overflows."""
+
+    def __init__(self, axis: Any = 1, keepdims: bool = False) -> None:
+        self.axis = axis
+        self.keepdims = keepdims
+
+    def forward(self, x):
+        y = _ua.logsumexp(x, self.axis)
+        return y if self.keepdims else y.reshape(_squeezed(y.shape, self.axis))
+
+    def backward(self, gy):
+        x = self._x0
+        shape = _ua.kept_shape(x.shape, self.axis)
+        # d/dx logsumexp = softmax(x), recomputed from x: exp(x - y) would carry the
+        # rounding of y (6e-5 at 1000 in float32) into every element.
+        return reshape(gy, shape) * Softmax(self.axis)(x)
+
+
+def _squeezed(shape, axis):
+    ndim = len(shape)
+    if axis is None:
+        return ()
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    axes = {a % ndim for a in axes}
+    return tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+def logsumexp(x: ArrayLike, axis: Axis = 1, keepdims: bool = False) -> Variable:
+    """``log(sum(exp(x), axis))`` computed stably (finite for logits of +-1000 in float32).
+
+    ``axis`` is an int, a tuple or None (all axes). Unlike ``dezero.utils.logsumexp`` (the
+    book's raw-array helper, which keeps the reduced axes), ``keepdims`` defaults to False.
+    """
+    x = _checks.as_input("logsumexp", "x", x)
+    axis = _checks.clean_axis("logsumexp", axis, x)
+    return LogSumExp(axis, _keepdims("logsumexp", keepdims))(x)

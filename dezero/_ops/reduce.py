@@ -1,4 +1,6 @@
-"""Reductions: sum, average/mean, max and min (ties share the gradient), argmax, logsumexp."""
+"""Reductions: sum, average/mean, max and min (ties share the gradient), argmax.
+
+``logsumexp`` lives with softmax in ``activation`` (its gradient is the softmax)."""
 from __future__ import annotations
 
 import math
@@ -174,44 +176,3 @@ def argmax(x: ArrayLike, axis: int | None = None) -> Variable:
                          f"NumPy refuses it too); got x {_checks.describe(x)}")
     xp = cuda.get_array_module(x.data)
     return Variable(xp.asarray(x.data.argmax(axis=axis)))
-
-
-class LogSumExp(Function):
-    """y = log(sum(exp(x), axis)), max-shifted so it never overflows."""
-
-    def __init__(self, axis: Any = 1, keepdims: bool = False) -> None:
-        self.axis = axis
-        self.keepdims = keepdims
-
-    def forward(self, x):
-        y = _ua.logsumexp(x, self.axis)
-        return y if self.keepdims else y.reshape(_squeezed(y.shape, self.axis))
-
-    def backward(self, gy):
-        x = self._x0
-        shape = _ua.kept_shape(x.shape, self.axis)
-        # d/dx logsumexp = softmax(x), recomputed from x: exp(x - y) would carry the
-        # rounding of y (6e-5 at 1000 in float32) into every element.
-        from dezero._ops.activation import Softmax  # activation imports this module
-
-        return reshape(gy, shape) * Softmax(self.axis)(x)
-
-
-def _squeezed(shape, axis):
-    ndim = len(shape)
-    if axis is None:
-        return ()
-    axes = axis if isinstance(axis, tuple) else (axis,)
-    axes = {a % ndim for a in axes}
-    return tuple(s for i, s in enumerate(shape) if i not in axes)
-
-
-def logsumexp(x: ArrayLike, axis: Axis = 1, keepdims: bool = False) -> Variable:
-    """``log(sum(exp(x), axis))`` computed stably (finite for logits of +-1000 in float32).
-
-    ``axis`` is an int, a tuple or None (all axes). Unlike ``dezero.utils.logsumexp`` (the
-    book's raw-array helper, which keeps the reduced axes), ``keepdims`` defaults to False.
-    """
-    x = _checks.as_input("logsumexp", "x", x)
-    axis = _checks.clean_axis("logsumexp", axis, x)
-    return LogSumExp(axis, _keepdims("logsumexp", keepdims))(x)

@@ -451,7 +451,7 @@ def _reduction(op_type):
 register_converter(reduce.Sum)(_reduction("ReduceSum"))
 register_converter(reduce.Max)(_reduction("ReduceMax"))
 register_converter(reduce.Min)(_reduction("ReduceMin"))
-register_converter(reduce.LogSumExp)(_reduction("ReduceLogSumExp"))
+register_converter(activation.LogSumExp)(_reduction("ReduceLogSumExp"))
 
 
 # =============================================================================
