@@ -574,12 +574,14 @@ class Function:
     # of the book (a new list on each read); assigning either sets the links.
     # One or two inputs are held in ``_x0`` and ``_x1`` (None when there is one), any other
     # number as the tuple ``_xs``; one output as the weak reference ``_y``, several as the
-    # tuple ``_ys``. Built-in ops read ``_x0``, ``_x1`` and ``_y`` directly.
+    # tuple ``_ys``. Built-in ops read ``_x0``, ``_x1`` and ``_y`` directly. ``_xs`` and
+    # ``_ys`` are False while nothing is recorded (reading the links raises AttributeError,
+    # as before a first call in the book) and None after ``f.inputs = None``.
     _x0: Any = None  # a Variable once called (Any: the ops' backward reads it unchecked)
     _x1: Any = None
-    _xs: tuple[Variable, ...] | None = None
+    _xs: Any = False
     _y: weakref.ref[Variable] | None = None
-    _ys: tuple[weakref.ref[Variable], ...] | None = None
+    _ys: Any = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -600,17 +602,21 @@ class Function:
             x1 = self._x1
             return [x0] if x1 is None else [x0, x1]
         xs = self._xs
-        if xs is None:
+        if xs is False:
             raise _unrecorded(self, "inputs")
-        return list(xs)
+        return None if xs is None else list(xs)  # type: ignore[return-value]
 
     @inputs.setter
-    def inputs(self, inputs: Sequence[Variable]) -> None:
-        _set_inputs(self, inputs)
+    def inputs(self, inputs: Sequence[Variable] | None) -> None:
+        if inputs is None:  # (some code drops a graph's links this way)
+            self._x0 = self._x1 = self._xs = None
+        else:
+            _set_inputs(self, inputs)
 
     @inputs.deleter
     def inputs(self) -> None:
-        self._x0 = self._x1 = self._xs = None
+        self._x0 = self._x1 = None
+        self._xs = False
 
     @property
     def outputs(self) -> list[weakref.ref[Variable]]:
@@ -619,21 +625,25 @@ class Function:
         if ref is not None:
             return [ref]
         refs = self._ys
-        if refs is None:
+        if refs is False:
             raise _unrecorded(self, "outputs")
-        return list(refs)
+        return None if refs is None else list(refs)  # type: ignore[return-value]
 
     @outputs.setter
-    def outputs(self, refs: Sequence[weakref.ref[Variable]]) -> None:
+    def outputs(self, refs: Sequence[weakref.ref[Variable]] | None) -> None:
+        if refs is None:
+            self._y = self._ys = None
+            return
         refs = tuple(refs)
         if len(refs) == 1:
-            self._y, self._ys = refs[0], None
+            self._y, self._ys = refs[0], False
         else:
             self._y, self._ys = None, refs
 
     @outputs.deleter
     def outputs(self) -> None:
-        self._y = self._ys = None
+        self._y = None
+        self._ys = False
 
     def __call__(self, *inputs):
         for x in inputs:
@@ -666,7 +676,7 @@ class Function:
                 output.generation = gen + 1
             _set_inputs(self, inputs)
             if len(outputs) == 1:
-                self._y, self._ys = _ref(outputs[0]), None
+                self._y, self._ys = _ref(outputs[0]), False
             else:
                 self._y, self._ys = None, tuple([_ref(output) for output in outputs])
             if len(outputs) > 1:
@@ -693,7 +703,7 @@ def _set_inputs(f, inputs):
     if 1 <= len(inputs) <= 2:
         f._x0 = inputs[0]
         f._x1 = inputs[1] if len(inputs) == 2 else None
-        f._xs = None
+        f._xs = False
     else:
         f._x0 = f._x1 = None
         f._xs = inputs
@@ -1093,7 +1103,7 @@ def _run_backward(root, seed, retain_grad, create_graph):
             gxs = tuple(gxs) if isinstance(gxs, list) else (gxs,)
         x0 = f._x0
         if x0 is None:
-            inputs = f._xs or ()
+            inputs = f._xs if f._xs.__class__ is tuple else ()
         else:
             x1 = f._x1
             inputs = (x0,) if x1 is None else (x0, x1)

@@ -90,6 +90,9 @@ def test_links_can_be_assigned_and_deleted():
         f.inputs
     with pytest.raises(AttributeError, match="Mul.*outputs.*not recorded"):
         f.outputs
+    f.inputs, f.outputs = [x0], [weakref.ref(z)]
+    f.inputs = f.outputs = None  # dropping the links, as some code does: they read None
+    assert f.inputs is None and f.outputs is None
 
 
 def test_a_function_that_was_never_called_has_no_links():
