@@ -633,12 +633,8 @@ class Function:
     def outputs(self, refs: Sequence[weakref.ref[Variable]] | None) -> None:
         if refs is None:
             self._y = self._ys = None
-            return
-        refs = tuple(refs)
-        if len(refs) == 1:
-            self._y, self._ys = refs[0], False
         else:
-            self._y, self._ys = None, refs
+            _set_outputs(self, refs)
 
     @outputs.deleter
     def outputs(self) -> None:
@@ -675,10 +671,7 @@ class Function:
                 output.creator = self
                 output.generation = gen + 1
             _set_inputs(self, inputs)
-            if len(outputs) == 1:
-                self._y, self._ys = _ref(outputs[0]), False
-            else:
-                self._y, self._ys = None, tuple([_ref(output) for output in outputs])
+            _set_outputs(self, [_ref(output) for output in outputs])
             if len(outputs) > 1:
                 self._output_meta = [(y.shape, y.dtype) for y in outputs]
             if _anomaly_on:
@@ -707,6 +700,15 @@ def _set_inputs(f, inputs):
     else:
         f._x0 = f._x1 = None
         f._xs = inputs
+
+
+def _set_outputs(f, refs):
+    """Record ``refs`` (weak references to the outputs) as ``f``'s graph outputs."""
+    refs = tuple(refs)
+    if len(refs) == 1:
+        f._y, f._ys = refs[0], False
+    else:
+        f._y, f._ys = None, refs
 
 
 def _apply(f, x0, x1=None):
@@ -1039,8 +1041,8 @@ def _run_backward(root, seed, retain_grad, create_graph):
     # array or a NumPy scalar, as a backward returned it or as several uses summed into it)
     # until a Variable is needed: as a function's ``gy`` or as a leaf's ``grad``.
     grads = {root: seed}
-    f = root.creator
-    seen = {f}
+    found = root.creator  # the last function discovered (by the step before)
+    seen = {found}
     heap = []
     counter = 0
     leaves = []
@@ -1057,6 +1059,21 @@ def _run_backward(root, seed, retain_grad, create_graph):
     use_raw = not (retain_grad or create_graph)
     shortcut = not (create_graph or _NUMPY1)  # (NumPy 1.x narrows 0-d results: the loop)
     while True:
+        # The next function is the heap's first (highest generation, the last added first
+        # among equals). The one found last comes out first unless the heap holds a higher
+        # generation: in a chain it never enters the heap.
+        if found is not None:
+            if not heap or found.generation >= -heap[0][0]:
+                f = found
+            else:
+                counter -= 1
+                push(heap, (-found.generation, counter, found))
+                f = pop(heap)[2]
+            found = None
+        elif heap:
+            f = pop(heap)[2]
+        else:
+            break
         ref = f._y
         if ref is not None:
             y = ref()
@@ -1092,12 +1109,7 @@ def _run_backward(root, seed, retain_grad, create_graph):
                     if f.fresh_grads:
                         owned.add(x)
                     mark(creator)
-                    if not heap or creator.generation >= -heap[0][0]:
-                        f = creator
-                    else:
-                        counter -= 1
-                        push(heap, (-creator.generation, counter, creator))
-                        f = pop(heap)[2]
+                    found = creator
                     continue
         if gxs.__class__ is not tuple:
             gxs = tuple(gxs) if isinstance(gxs, list) else (gxs,)
@@ -1111,7 +1123,6 @@ def _run_backward(root, seed, retain_grad, create_graph):
             error = _count_error(f, len(gxs))
             if error is not None:
                 raise error
-        found = None  # the last function discovered by this step
         fresh = f.fresh_grads and not create_graph and _distinct(gxs)
         for x, gx in zip(inputs, gxs):
             if gx is None:
@@ -1155,18 +1166,6 @@ def _run_backward(root, seed, retain_grad, create_graph):
                 else:
                     grads[x] = old + gdata
                     owned.add(x)  # a new array, made here
-        # The next function is the heap's first (highest generation, the last added first
-        # among equals). The one found last would come out first unless the heap holds a
-        # higher generation: in a chain it never enters the heap.
-        if found is not None:
-            if not heap or found.generation >= -heap[0][0]:
-                f = found
-                continue
-            counter -= 1
-            push(heap, (-found.generation, counter, found))
-        if not heap:
-            break
-        f = pop(heap)[2]
 
     # Leaves are where passes meet: several threads may run backward() over graphs that
     # share a parameter, and ``x.grad = x.grad + gx`` is a read-modify-write that could
