@@ -652,21 +652,31 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
                 xp = cuda.get_array_module(y.data)
                 rows = [[] for _ in wrt]
                 for k in range(y.size):
-                    e = xp.zeros(y.size, dtype=y.dtype)
-                    e[k] = 1
-                    gs = backprop([y], [e.reshape(y.shape)], wrt, create_graph=lift)
+                    gs = backprop([y], [_unit(y, k, xp)], wrt, create_graph=lift)
                     for r, g, x in zip(rows, gs, wrt):
                         r.append(g if g is not None else _zeros_like(x, lift))
                 per_arg = [_stack(r, y.shape + x.shape, lift, xp) if r else
                            _empty(y.shape + x.shape, x, lift) for r, x in zip(rows, wrt)]
                 jacs.append(per_arg[0] if single else tuple(per_arg))
-        jacs = [_leave_tree(j, lift) for j in jacs]
-        res = tuple(jacs) if seq else jacs[0]
-        if has_aux:
-            return res, _leave_tree(aux, lift)
-        return res
+        return _jacobians_out(jacs, seq, has_aux, aux, lift)
 
     return wrapped
+
+
+def _unit(like, k, xp):
+    """The k-th one-hot array of ``like``'s shape and dtype (a basis direction)."""
+    e = xp.zeros(like.size, dtype=like.dtype)
+    e[k] = 1
+    return e.reshape(like.shape)
+
+
+def _jacobians_out(jacs, seq, has_aux, aux, lift):
+    """jacrev's and jacfwd's result: one Jacobian (tree) per output, and the aux."""
+    jacs = [_leave_tree(j, lift) for j in jacs]
+    res = tuple(jacs) if seq else jacs[0]
+    if has_aux:
+        return res, _leave_tree(aux, lift)
+    return res
 
 
 def _empty(shape, like, lift):
@@ -693,10 +703,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
         for a, x in enumerate(wrt):
             xp = cuda.get_array_module(x.data)
             for k in range(x.size):
-                e = xp.zeros(x.size, dtype=x.dtype)
-                e[k] = 1
-                ts = [Variable(e.reshape(x.shape)) if b == a else None
-                      for b in range(len(wrt))]
+                ts = [Variable(_unit(x, k, xp)) if b == a else None for b in range(len(wrt))]
                 touts = _push_tangents(nodes, wrt, ts, ys, create_graph=lift)
                 for i, (t, y) in enumerate(zip(touts, ys)):
                     cols[i][a].append(t if t is not None else _zeros_like(y, lift))
@@ -717,11 +724,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
                     J = stacked.T.reshape(y.shape + x.shape)
                 per_arg.append(J)
             jacs.append(per_arg[0] if single else tuple(per_arg))
-        jacs = [_leave_tree(j, lift) for j in jacs]
-        res = tuple(jacs) if seq else jacs[0]
-        if has_aux:
-            return res, _leave_tree(aux, lift)
-        return res
+        return _jacobians_out(jacs, seq, has_aux, aux, lift)
 
     return wrapped
 
